@@ -1,0 +1,96 @@
+// Command-line flags with `LANEWAY_*` environment fallbacks, parsed once; every mistake becomes a ConfigError naming the flag.
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../proxy/errors.js';
+
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  /** repeatable (`--port a --port b`); from the environment as a comma-separated list */
+  readonly multiple?: boolean;
+  /** environment variable; default `LANEWAY_<FLAG_NAME>` */
+  readonly env?: string;
+  readonly short?: string;
+}
+
+export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+export function envName(flag: string): string {
+  return `LANEWAY_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/**
+ * Flags win over the environment. Unknown flags, missing values and stray positionals are
+ * configuration errors (exit 2), never silently ignored.
+ */
+export function parseFlags(
+  argv: readonly string[],
+  specs: Readonly<Record<string, FlagSpec>>,
+  env: NodeJS.ProcessEnv = process.env,
+  allowPositionals = false,
+): { values: FlagValues; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.short ? { short: spec.short } : {}) };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals });
+  } catch (err) {
+    throw toConfigError(err as Error & { code?: string });
+  }
+  const values: FlagValues = { ...(parsed.values as FlagValues) };
+  for (const [name, spec] of Object.entries(specs)) {
+    if (values[name] !== undefined) continue;
+    const raw = env[spec.env ?? envName(name)];
+    if (raw === undefined || raw === '') continue;
+    if (spec.type === 'boolean') values[name] = raw === '1' || raw.toLowerCase() === 'true';
+    else if (spec.multiple) values[name] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    else values[name] = raw;
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+function toConfigError(err: Error & { code?: string }): ConfigError {
+  const flag = /'(-{1,2}[^' ]+)/.exec(err.message)?.[1] ?? 'arguments';
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new ConfigError(flag, 'unknown flag');
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return new ConfigError(flag, 'needs a value');
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return new ConfigError(flag, 'unexpected argument');
+    default:
+      return new ConfigError(flag, err.message.split('\n')[0] ?? 'invalid');
+  }
+}
+
+/** `host:port` for listeners; `flag` names the flag in the error. */
+export function parseListenAddress(flag: string, value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':');
+  const host = colon > 0 ? value.slice(0, colon).replace(/^\[|\]$/g, '') : '';
+  const port = Number(value.slice(colon + 1));
+  if (!host || !/^[0-9]{1,5}$/.test(value.slice(colon + 1)) || port > 65535) {
+    throw new ConfigError(flag, `expected host:port, got '${value}'`);
+  }
+  return { host, port };
+}
+
+/** A duration like `1500ms`, `5s`, `2m`, `1h` or a plain number of milliseconds. */
+export function parseDurationMs(flag: string, value: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!m) throw new ConfigError(flag, `expected a duration like 500ms, 5s, 2m or 1h, got '${value}'`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1e3 : unit === 'm' ? 60e3 : unit === 'h' ? 3600e3 : 86400e3;
+  return Math.round(n * factor);
+}
+
+export function parsePositiveInt(flag: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new ConfigError(flag, `expected an integer 1-${max}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The `laneway` command: dispatches to the sidecar, the control plane, the sandbox CLI and the demo.
+import { LanewayError } from '../proxy/errors.js';
+
+const USAGE = `usage: laneway <command> [flags]
+
+commands:
+  sidecar         run the routing sidecar in front of an app (see README "Sidecar")
+  control-plane   run the sandbox API and route push service
+  sandbox         apply|list|get|delete sandboxes on a control plane
+  routes          show a workload's route table: laneway routes <namespace>/<name>
+  demo            start a local mini-mesh and show requests routed by baggage
+`;
+
+type Command = (argv: string[]) => Promise<void>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  // each command loads only its own modules, so `laneway sidecar` starts without Fastify or SQLite
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`laneway: unknown command '${name}'\n${USAGE}`);
+    process.exit(2);
+  }
+  const command = await load();
+  await command(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof LanewayError && err.code === 'LANEWAY_ERR_CONFIG') {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`laneway: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,200 @@
+// The route model shared by the sidecar, the control plane and the tests: types, validation, O(1) lookup. No I/O.
+import { RouteTableError } from './errors.js';
+
+/** One sandbox's fork of a workload: requests carrying `key` go to `targets[appPort]`. */
+export interface Route {
+  readonly key: string;
+  readonly sandbox: string;
+  /** app port (decimal string) → `host:port` of the fork */
+  readonly targets: Readonly<Record<string, string>>;
+}
+
+/** The routes-file format, the snapshot endpoint's body and the `snapshot` push event: one shape everywhere. */
+export interface RouteSnapshot {
+  readonly workload: string;
+  readonly revision: number;
+  readonly routes: readonly Route[];
+}
+
+/** Push-stream deltas (`upsert` / `delete` SSE events); `revision` is the table's revision after applying it. */
+export interface UpsertEvent { readonly revision: number; readonly route: Route }
+export interface DeleteEvent { readonly revision: number; readonly key: string }
+
+/** A fork target resolved once, when the table is built, so the hot path does no string work. */
+export interface Target {
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port`, the connection-pool key */
+  readonly origin: string;
+}
+
+export interface CompiledRoute {
+  readonly key: string;
+  readonly sandbox: string;
+  /** app port → target */
+  readonly targets: ReadonlyMap<number, Target>;
+  /** the validated source, for snapshots */
+  readonly route: Route;
+}
+
+// Limits shared with the control plane's API validation.
+export const MAX_KEY_LENGTH = 64;
+export const MAX_ROUTES = 100_000;
+/** RFC 9110 §5.6.2 token characters: what a routing key may contain (it travels unescaped in baggage). */
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+/** DNS-1123 label (Kubernetes names). */
+const LABEL_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$/;
+const IPV6_RE = /^\[[0-9A-Fa-f:.]+\]$/;
+
+export function isRoutingKey(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_RE.test(value);
+}
+export function isDnsLabel(value: unknown): value is string {
+  return typeof value === 'string' && LABEL_RE.test(value);
+}
+export function isWorkloadName(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const slash = value.indexOf('/');
+  return slash > 0 && isDnsLabel(value.slice(0, slash)) && isDnsLabel(value.slice(slash + 1));
+}
+export function parsePort(value: string): number | undefined {
+  if (!/^[0-9]{1,5}$/.test(value)) return undefined;
+  const port = Number(value);
+  return port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/** Parses `host:port` (host a DNS name, IPv4 or `[IPv6]`); undefined when malformed. */
+export function parseHostPort(value: unknown): Target | undefined {
+  if (typeof value !== 'string' || value.length > 300) return undefined;
+  const colon = value.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  const host = value.slice(0, colon);
+  const port = parsePort(value.slice(colon + 1));
+  if (port === undefined) return undefined;
+  if (!HOSTNAME_RE.test(host) && !IPV6_RE.test(host)) return undefined;
+  return Object.freeze({ host, port, origin: `http://${host}:${port}` });
+}
+
+function fail(path: string, problem: string): never {
+  throw new RouteTableError(path, problem);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Validates one route; `path` prefixes error locations. Returns a frozen copy with only known fields. */
+export function validateRoute(input: unknown, path = 'route'): Route {
+  if (!isPlainObject(input)) fail(path, 'must be an object');
+  if (!isRoutingKey(input.key)) fail(`${path}.key`, 'must be 1-64 token characters (RFC 9110 §5.6.2)');
+  if (!isDnsLabel(input.sandbox)) fail(`${path}.sandbox`, 'must be a DNS-1123 label');
+  if (!isPlainObject(input.targets)) fail(`${path}.targets`, 'must be an object mapping app port to host:port');
+  const targets: Record<string, string> = {};
+  const ports = Object.keys(input.targets);
+  if (ports.length === 0) fail(`${path}.targets`, 'must name at least one port');
+  for (const port of ports) {
+    if (parsePort(port) === undefined) fail(`${path}.targets.${port}`, 'key must be a port 1-65535');
+    const target = input.targets[port];
+    if (parseHostPort(target) === undefined) fail(`${path}.targets.${port}`, 'must be host:port');
+    targets[String(Number(port))] = target as string;
+  }
+  return Object.freeze({ key: input.key, sandbox: input.sandbox, targets: Object.freeze(targets) });
+}
+
+/** Validates a snapshot (routes file, snapshot endpoint, push event). Throws RouteTableError naming the field. */
+export function validateSnapshot(input: unknown): RouteSnapshot {
+  if (!isPlainObject(input)) fail('$', 'must be an object');
+  if (!isWorkloadName(input.workload)) fail('workload', 'must be <namespace>/<name> (DNS-1123 labels)');
+  const revision = input.revision;
+  if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
+    fail('revision', 'must be a non-negative integer');
+  }
+  if (!Array.isArray(input.routes)) fail('routes', 'must be an array');
+  if (input.routes.length > MAX_ROUTES) fail('routes', `at most ${MAX_ROUTES} routes`);
+  const seen = new Set<string>();
+  const routes = input.routes.map((raw, i) => {
+    const route = validateRoute(raw, `routes[${i}]`);
+    if (seen.has(route.key)) fail(`routes[${i}].key`, `duplicate key (${route.key})`);
+    seen.add(route.key);
+    return route;
+  });
+  return Object.freeze({ workload: input.workload, revision, routes: Object.freeze(routes) });
+}
+
+function compileRoute(route: Route): CompiledRoute {
+  const targets = new Map<number, Target>();
+  for (const port of Object.keys(route.targets)) {
+    targets.set(Number(port), parseHostPort(route.targets[port]) as Target);
+  }
+  return Object.freeze({ key: route.key, sandbox: route.sandbox, targets, route });
+}
+
+/**
+ * An immutable, validated route table. The sidecar swaps whole tables atomically (one reference
+ * assignment), so a request sees either the old or the new table, never a mix.
+ */
+export class RouteTable {
+  readonly workload: string;
+  readonly revision: number;
+  readonly #byKey: Map<string, CompiledRoute>;
+
+  private constructor(workload: string, revision: number, byKey: Map<string, CompiledRoute>) {
+    this.workload = workload;
+    this.revision = revision;
+    this.#byKey = byKey;
+  }
+
+  /** Builds a table from an already validated snapshot. */
+  static fromSnapshot(snapshot: RouteSnapshot): RouteTable {
+    const byKey = new Map<string, CompiledRoute>();
+    for (const route of snapshot.routes) byKey.set(route.key, compileRoute(route));
+    return new RouteTable(snapshot.workload, snapshot.revision, byKey);
+  }
+
+  /** Validates untrusted input, then builds; throws RouteTableError. */
+  static parse(input: unknown): RouteTable {
+    return RouteTable.fromSnapshot(validateSnapshot(input));
+  }
+
+  static empty(workload: string): RouteTable {
+    return new RouteTable(workload, 0, new Map());
+  }
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** O(1): one Map lookup. */
+  lookup(key: string): CompiledRoute | undefined {
+    return this.#byKey.get(key);
+  }
+
+  /**
+   * A new table with `route` added or replaced (push `upsert`). A sandbox forks a workload at most
+   * once, so an older route of the same sandbox (its key changed) is dropped. Copies the map, reusing
+   * compiled routes: O(n) pointer copies, no re-validation of the other routes.
+   */
+  withUpsert(event: UpsertEvent): RouteTable {
+    const route = validateRoute(event.route);
+    const byKey = new Map(this.#byKey);
+    for (const [key, existing] of byKey) {
+      if (existing.sandbox === route.sandbox && key !== route.key) byKey.delete(key);
+    }
+    byKey.set(route.key, compileRoute(route));
+    return new RouteTable(this.workload, event.revision, byKey);
+  }
+
+  /** A new table without `key` (push `delete`). */
+  withDelete(event: DeleteEvent): RouteTable {
+    const byKey = new Map(this.#byKey);
+    byKey.delete(event.key);
+    return new RouteTable(this.workload, event.revision, byKey);
+  }
+
+  toSnapshot(): RouteSnapshot {
+    const routes: Route[] = [];
+    for (const compiled of this.#byKey.values()) routes.push(compiled.route);
+    return { workload: this.workload, revision: this.revision, routes };
+  }
+}
