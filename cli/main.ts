@@ -16,6 +16,7 @@ type Command = (argv: string[]) => Promise<void>;
 
 const commands: Record<string, () => Promise<Command>> = {
   // each command loads only its own modules, so `laneway sidecar` starts without Fastify or SQLite
+  sidecar: async () => (await import('../proxy/main.js')).runSidecar,
 };
 
 async function main(argv: string[]): Promise<void> {

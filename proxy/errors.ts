@@ -14,6 +14,7 @@ export const SIDECAR_ERRORS = Object.freeze({
   LANEWAY_ERR_BASELINE_TIMEOUT: { status: 504, message: 'the baseline app did not answer in time' },
   LANEWAY_ERR_LOOP_DETECTED: { status: 508, message: 'the request passed through too many Laneway sidecars (routing loop)' },
   LANEWAY_ERR_DRAINING: { status: 503, message: 'the sidecar is shutting down' },
+  LANEWAY_ERR_BAD_REQUEST: { status: 400, message: 'the request cannot be forwarded (malformed target or headers)' },
   LANEWAY_ERR_CONFIG: { status: 0, message: 'invalid configuration' },
   LANEWAY_ERR_ROUTES_INVALID: { status: 0, message: 'invalid route table' },
 } as const satisfies Record<string, ErrorSpec>);
@@ -50,4 +51,12 @@ export class RouteTableError extends LanewayError {
     this.name = 'RouteTableError';
     this.path = path;
   }
+}
+
+/** The JSON body every sidecar-generated error response carries. */
+export function errorBody(code: SidecarErrorCode, sandbox?: string, target?: string): string {
+  const error: Record<string, string> = { code, message: SIDECAR_ERRORS[code].message };
+  if (sandbox !== undefined) error.sandbox = sandbox;
+  if (target !== undefined) error.target = target;
+  return JSON.stringify({ error });
 }

@@ -1,0 +1,128 @@
+// Finds one routing key in W3C Baggage (and other tracers' conventions) with a scan: no split, no regex, no member records.
+
+/** W3C Baggage §3.3.1 (limits): a platform propagates at least 64 members and 8192 bytes; we honour 180 / 8192. */
+export const BAGGAGE_MAX_MEMBERS = 180;
+export const BAGGAGE_MAX_BYTES = 8192;
+
+const COMMA = 0x2c;
+const SEMICOLON = 0x3b;
+const EQUALS = 0x3d;
+const SPACE = 0x20;
+const TAB = 0x09;
+const PERCENT = 0x25;
+
+function isOws(c: number): boolean {
+  return c === SPACE || c === TAB;
+}
+
+/**
+ * baggage-octet (W3C Baggage §3.2.1.1): %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E —
+ * printable US-ASCII except DQUOTE, comma, semicolon and backslash.
+ */
+function isBaggageOctet(c: number): boolean {
+  return c >= 0x21 && c <= 0x7e && c !== 0x22 && c !== COMMA && c !== SEMICOLON && c !== 0x5c;
+}
+
+/**
+ * Returns the decoded value of the member named `name` in a `baggage` header value (several
+ * headers joined with `,` form one list), or undefined.
+ *
+ * - A header that does not contain `name` at all costs one `indexOf` (the common, keyless case).
+ * - Members are walked with `indexOf(',')`; only a member whose key is exactly `name` is parsed.
+ * - A malformed member is skipped, never fatal, and never hides a later valid one.
+ * - Duplicate keys: the last valid member wins, as OpenTelemetry JS does.
+ * - Members past the 180th or extending beyond byte 8192 are dropped (W3C Baggage §3.3.1).
+ */
+export function findBaggageValue(header: string, name: string): string | undefined {
+  if (header.indexOf(name) === -1) return undefined;
+  const length = header.length;
+  const nameLength = name.length;
+  let found: string | undefined;
+  let start = 0;
+  let members = 0;
+  while (start < length && members < BAGGAGE_MAX_MEMBERS) {
+    let end = header.indexOf(',', start);
+    if (end === -1) end = length;
+    if (end > BAGGAGE_MAX_BYTES) break;
+    let p = start;
+    while (p < end && isOws(header.charCodeAt(p))) p++;
+    if (p < end) members++;
+    if (end - p > nameLength && header.startsWith(name, p)) {
+      p += nameLength;
+      while (p < end && isOws(header.charCodeAt(p))) p++;
+      if (p < end && header.charCodeAt(p) === EQUALS) {
+        const value = parseValue(header, p + 1, end);
+        if (value !== undefined) found = value;
+      }
+    }
+    start = end + 1;
+  }
+  return found;
+}
+
+/** Value between `from` (just after `=`) and `end`: OWS trimmed, properties after `;` dropped, percent-decoded. */
+function parseValue(header: string, from: number, end: number): string | undefined {
+  let p = from;
+  while (p < end && isOws(header.charCodeAt(p))) p++;
+  let stop = p;
+  let encoded = false;
+  while (stop < end) {
+    const c = header.charCodeAt(stop);
+    if (c === SEMICOLON || isOws(c)) break;
+    if (!isBaggageOctet(c)) return undefined;
+    if (c === PERCENT) encoded = true;
+    stop++;
+  }
+  // After the value only OWS, then either the end of the member or `;` properties may follow.
+  let q = stop;
+  while (q < end && isOws(header.charCodeAt(q))) q++;
+  if (q < end && header.charCodeAt(q) !== SEMICOLON) return undefined;
+  if (stop === p) return undefined; // empty value: nothing to route on
+  const raw = header.substring(p, stop);
+  return encoded ? percentDecode(raw) : raw;
+}
+
+/** Percent-decoding (UTF-8); undefined when the escapes are malformed, so the member is dropped. */
+export function percentDecode(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The value of member `name` in a W3C `tracestate` header (vendor list `key=value,…`, §3.3.1.3),
+ * the last place we look for a routing key. Values are opaque (no percent-decoding).
+ */
+export function findTracestateValue(header: string, name: string): string | undefined {
+  if (header.indexOf(name) === -1) return undefined;
+  const length = header.length;
+  let start = 0;
+  while (start < length) {
+    let end = header.indexOf(',', start);
+    if (end === -1) end = length;
+    let p = start;
+    while (p < end && isOws(header.charCodeAt(p))) p++;
+    if (header.startsWith(name, p) && header.charCodeAt(p + name.length) === EQUALS) {
+      let valueEnd = end;
+      while (valueEnd > p && isOws(header.charCodeAt(valueEnd - 1))) valueEnd--;
+      const value = header.substring(p + name.length + 1, valueEnd);
+      return value.length > 0 ? value : undefined;
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** `ot-baggage-<name>` / `uberctx-<name>` values: URL-encoded by some tracers, so decode when escaped. */
+export function decodeSingleValue(value: string): string | undefined {
+  let v = value.trim();
+  if (v.length === 0) return undefined;
+  if (v.indexOf('%') !== -1) {
+    const decoded = percentDecode(v);
+    if (decoded === undefined) return undefined;
+    v = decoded;
+  }
+  return v;
+}

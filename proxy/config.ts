@@ -1,0 +1,145 @@
+// Sidecar configuration: flags, then LANEWAY_* environment, validated once into a frozen object.
+import { ConfigError } from './errors.js';
+import { isRoutingKey, isWorkloadName, parsePort } from './route-table.js';
+import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../cli/flags.js';
+
+export interface PortMapping {
+  readonly listenPort: number;
+  readonly appPort: number;
+}
+
+export interface SidecarConfig {
+  readonly workload: string;
+  readonly ports: readonly PortMapping[];
+  readonly appHost: string;
+  readonly listenHost: string;
+  readonly routesFile: string | undefined;
+  readonly controlPlane: string | undefined;
+  readonly token: string | undefined;
+  readonly routesCache: string | undefined;
+  readonly admin: { readonly host: string; readonly port: number };
+  readonly routingKeyName: string;
+  readonly fallback: 'none' | 'baseline';
+  readonly connectTimeoutMs: number;
+  readonly upstreamTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly maxHops: number;
+  readonly maxPools: number;
+  readonly logLevel: string;
+  readonly accessLog: boolean;
+}
+
+export const SIDECAR_FLAGS: Readonly<Record<string, FlagSpec>> = Object.freeze({
+  workload: { type: 'string' },
+  port: { type: 'string', multiple: true, env: 'LANEWAY_PORTS' },
+  'app-host': { type: 'string' },
+  'listen-host': { type: 'string' },
+  'routes-file': { type: 'string' },
+  'control-plane': { type: 'string' },
+  token: { type: 'string' },
+  'routes-cache': { type: 'string' },
+  admin: { type: 'string' },
+  'routing-key-name': { type: 'string' },
+  fallback: { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'upstream-timeout': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'max-hops': { type: 'string' },
+  'max-pools': { type: 'string' },
+  'log-level': { type: 'string' },
+  'access-log': { type: 'boolean' },
+});
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function str(values: Record<string, unknown>, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SidecarConfig {
+  const { values } = parseFlags(argv, SIDECAR_FLAGS, env);
+
+  const workload = str(values, 'workload');
+  if (workload === undefined) throw new ConfigError('--workload', 'required (<namespace>/<name>)');
+  if (!isWorkloadName(workload)) throw new ConfigError('--workload', `expected <namespace>/<name> of DNS-1123 labels, got '${workload}'`);
+
+  const rawPorts = (values.port as string[] | undefined) ?? [];
+  if (rawPorts.length === 0) throw new ConfigError('--port', 'at least one <listenPort>:<appPort> is required');
+  const ports = rawPorts.map((spec) => {
+    const [l, a, extra] = spec.split(':');
+    const listenPort = l === undefined ? undefined : parsePort(l);
+    const appPort = a === undefined ? undefined : parsePort(a);
+    if (listenPort === undefined || appPort === undefined || extra !== undefined) {
+      throw new ConfigError('--port', `expected <listenPort>:<appPort>, got '${spec}'`);
+    }
+    return Object.freeze({ listenPort, appPort });
+  });
+  const seenListen = new Set<number>();
+  const seenApp = new Set<number>();
+  for (const { listenPort, appPort } of ports) {
+    if (seenListen.has(listenPort)) throw new ConfigError('--port', `listen port ${listenPort} given twice`);
+    if (seenApp.has(appPort)) throw new ConfigError('--port', `app port ${appPort} given twice`);
+    seenListen.add(listenPort);
+    seenApp.add(appPort);
+  }
+
+  const routesFile = str(values, 'routes-file');
+  const controlPlane = str(values, 'control-plane');
+  if (routesFile !== undefined && controlPlane !== undefined) {
+    throw new ConfigError('--routes-file', 'give either --routes-file or --control-plane, not both');
+  }
+  if (routesFile === undefined && controlPlane === undefined) {
+    throw new ConfigError('--routes-file', 'one of --routes-file or --control-plane is required');
+  }
+  if (controlPlane !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(controlPlane);
+    } catch {
+      throw new ConfigError('--control-plane', `not a URL: '${controlPlane}'`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('--control-plane', 'must be an http:// or https:// URL');
+  }
+
+  const routingKeyName = str(values, 'routing-key-name') ?? 'laneway';
+  if (!isRoutingKey(routingKeyName)) {
+    throw new ConfigError('--routing-key-name', `must be 1-64 token characters, got '${routingKeyName}'`);
+  }
+
+  const fallback = str(values, 'fallback') ?? 'none';
+  if (fallback !== 'none' && fallback !== 'baseline') throw new ConfigError('--fallback', `expected none or baseline, got '${fallback}'`);
+
+  const logLevel = str(values, 'log-level') ?? 'info';
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('--log-level', `expected one of ${[...LOG_LEVELS].join(', ')}`);
+
+  const duration = (flag: string, fallbackValue: string): number => {
+    const ms = parseDurationMs(`--${flag}`, str(values, flag) ?? fallbackValue);
+    if (ms <= 0) throw new ConfigError(`--${flag}`, 'must be greater than zero');
+    return ms;
+  };
+
+  return Object.freeze({
+    workload,
+    ports: Object.freeze(ports),
+    appHost: str(values, 'app-host') ?? '127.0.0.1',
+    listenHost: str(values, 'listen-host') ?? '127.0.0.1',
+    routesFile,
+    controlPlane,
+    token: str(values, 'token'),
+    routesCache: str(values, 'routes-cache'),
+    admin: Object.freeze(parseListenAddress('--admin', str(values, 'admin') ?? '127.0.0.1:15000')),
+    routingKeyName,
+    fallback,
+    connectTimeoutMs: duration('connect-timeout', '3s'),
+    upstreamTimeoutMs: duration('upstream-timeout', '60s'),
+    idleTimeoutMs: duration('idle-timeout', '60s'),
+    drainTimeoutMs: duration('drain-timeout', '15s'),
+    maxHops: parsePositiveInt('--max-hops', str(values, 'max-hops') ?? '8', 64),
+    maxPools: parsePositiveInt('--max-pools', str(values, 'max-pools') ?? '1000', 100_000),
+    logLevel,
+    accessLog: values['access-log'] === true,
+  });
+}

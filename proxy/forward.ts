@@ -1,0 +1,233 @@
+// HTTP/1.1 forwarding: route one request, dispatch it to a pooled upstream, stream the response back with backpressure.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher, Pool } from 'undici';
+import type { Logger } from 'pino';
+import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
+import { HOPS_HEADER, isHopByHopResponseHeader, scanHeaders, type HeaderRules, type InboundHeaders } from './headers.js';
+import { Decision, type Stats } from './metrics.js';
+import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
+import type { CompiledRoute, Target } from './route-table.js';
+import type { Upstreams } from './upstreams.js';
+
+export interface ForwardContext {
+  readonly rules: HeaderRules;
+  readonly router: Router;
+  readonly upstreams: Upstreams;
+  readonly stats: Stats;
+  readonly log: Logger;
+  readonly fallbackToBaseline: boolean;
+  /** null when access logging is off: resolved at startup, so the hot path pays one null check */
+  readonly accessLog: ((handler: ProxyHandler) => void) | null;
+}
+
+const kHandler = Symbol('laneway.handler');
+type TrackedResponse = ServerResponse & { [kHandler]?: ProxyHandler };
+
+/** Errors raised before a byte reached the upstream: safe to retry elsewhere (`--fallback baseline`). */
+const CONNECT_PHASE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+class ClientGoneError extends Error {
+  readonly code = 'LANEWAY_CLIENT_ABORTED';
+}
+const CLIENT_GONE = new ClientGoneError('client closed the connection');
+
+/**
+ * One proxied request: the undici dispatch handler and the routing outcome in one object, so a
+ * request allocates this, its header list and little else. Uses undici's (legacy) raw-header
+ * callbacks: they are what its HTTP/1 client calls natively; the newer controller API wraps them in
+ * an extra object and parses the headers into an object we would only flatten again.
+ */
+export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
+  route: CompiledRoute | undefined = undefined;
+  target: Target | undefined = undefined;
+  error: SidecarErrorCode | undefined = undefined;
+  fellBack = false;
+  statusCode = 0;
+  readonly startedAt = performance.now();
+  #abort: ((err?: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+  #done = false;
+  #drainHooked = false;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly #ctx: ForwardContext;
+  readonly #opts: Dispatcher.DispatchOptions;
+
+  constructor(ctx: ForwardContext, req: IncomingMessage, res: ServerResponse, inbound: InboundHeaders) {
+    this.#ctx = ctx;
+    this.req = req;
+    this.res = res;
+    this.#opts = {
+      path: req.url as string,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: inbound.forward,
+      body: inbound.hasBody ? req : null,
+    };
+  }
+
+  dispatch(pool: Pool): void {
+    try {
+      pool.dispatch(this.#opts, this);
+    } catch (err) {
+      // undici validates what Node's parser let through (e.g. an absolute-form or `*` target).
+      this.#ctx.log.debug({ err }, 'request refused by the upstream client');
+      this.fail('LANEWAY_ERR_BAD_REQUEST');
+    }
+  }
+
+  // --- undici handler callbacks -------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#done) abort(CLIENT_GONE);
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void, statusText: string): boolean {
+    // 1xx: `100 Continue` was already sent by Node; other interim responses are not relayed.
+    if (statusCode < 200) return true;
+    this.#resume = resume;
+    this.statusCode = statusCode;
+    const headers: string[] = [];
+    if (rawHeaders !== null) {
+      for (let i = 0; i < rawHeaders.length; i += 2) {
+        const name = rawHeaders[i]!.toString('latin1');
+        if (isHopByHopResponseHeader(name)) continue;
+        headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+      }
+    }
+    if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);
+    else if (this.fellBack) headers.push('laneway-fallback', '1');
+    if (statusText) this.res.writeHead(statusCode, statusText, headers);
+    else this.res.writeHead(statusCode, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    // Client is slower than the upstream: pause the upstream socket until the client drains.
+    if (!this.#drainHooked) {
+      this.#drainHooked = true;
+      this.res.on('drain', this.#resume as () => void);
+    }
+    return false;
+  }
+
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    if (trailers !== null && trailers.length > 0) {
+      const pairs: [string, string][] = [];
+      for (let i = 0; i < trailers.length; i += 2) pairs.push([trailers[i]!.toString('latin1'), trailers[i + 1]!.toString('latin1')]);
+      this.res.addTrailers(pairs);
+    }
+    this.#done = true;
+    this.res.end();
+    this.#count(this.route !== undefined ? Decision.sandbox : this.fellBack ? Decision.fallback : Decision.baseline);
+  }
+
+  onError(err: Error): void {
+    if (this.#done) return;
+    const code = (err as { code?: string }).code ?? '';
+    const sandbox = this.route !== undefined;
+    if (this.res.headersSent) {
+      // Mid-response failure: the only honest signal left is closing the client connection.
+      this.#done = true;
+      this.#ctx.stats.upstreamError(sandbox ? 'LANEWAY_ERR_SANDBOX_UNREACHABLE' : 'LANEWAY_ERR_BASELINE_UNREACHABLE');
+      this.res.destroy(err);
+      return;
+    }
+    if (sandbox && this.#ctx.fallbackToBaseline && CONNECT_PHASE.has(code) && !this.req.readableDidRead) {
+      this.#ctx.log.warn({ sandbox: this.route!.sandbox, target: this.target?.origin, code }, 'sandbox unreachable; falling back to baseline');
+      this.route = undefined;
+      this.fellBack = true;
+      this.#abort = null;
+      this.dispatch(this.#ctx.upstreams.baseline(this.appPort));
+      return;
+    }
+    const timeout = TIMEOUTS.has(code);
+    const errorCode: SidecarErrorCode = sandbox
+      ? timeout ? 'LANEWAY_ERR_SANDBOX_TIMEOUT' : 'LANEWAY_ERR_SANDBOX_UNREACHABLE'
+      : timeout ? 'LANEWAY_ERR_BASELINE_TIMEOUT' : 'LANEWAY_ERR_BASELINE_UNREACHABLE';
+    this.#ctx.stats.upstreamError(errorCode);
+    this.#ctx.log.debug({ code, message: err.message, sandbox: this.route?.sandbox }, 'upstream request failed');
+    this.fail(errorCode);
+  }
+
+  // --- client side ---------------------------------------------------------------------------
+
+  appPort = 0;
+
+  /** Answers the client with the sidecar's JSON error; `laneway-error` names the code. */
+  fail(code: SidecarErrorCode): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.error = code;
+    const res = this.res;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+    } else {
+      const body = errorBody(code, this.route?.sandbox, this.target === undefined ? undefined : `${this.target.host}:${this.target.port}`);
+      this.statusCode = SIDECAR_ERRORS[code].status;
+      const headers: string[] = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'laneway-error', code];
+      if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);
+      res.writeHead(this.statusCode, headers);
+      res.end(body);
+    }
+    this.#count(Decision.error);
+  }
+
+  /** The response closed: finished normally, or the client went away and the upstream request is aborted. */
+  responseClosed(finished: boolean): void {
+    this.#ctx.stats.inFlight--;
+    if (finished || this.#done) return;
+    this.#done = true;
+    if (this.#abort !== null) this.#abort(CLIENT_GONE);
+  }
+
+  #count(decision: number): void {
+    this.#ctx.stats.requests[decision]!++;
+    if (this.#ctx.accessLog !== null) this.#ctx.accessLog(this);
+  }
+}
+
+/** Shared `close` listener (no per-request closure): the handler hangs off the response. */
+function onResponseClose(this: TrackedResponse): void {
+  this[kHandler]?.responseClosed(this.writableFinished);
+}
+
+export class Forwarder {
+  readonly #ctx: ForwardContext;
+
+  constructor(ctx: ForwardContext) {
+    this.#ctx = ctx;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, appPort: number): void {
+    const ctx = this.#ctx;
+    const inbound = scanHeaders(req.rawHeaders, ctx.rules);
+    const handler = new ProxyHandler(ctx, req, res, inbound);
+    ctx.stats.inFlight++;
+    handler.appPort = appPort;
+    (res as TrackedResponse)[kHandler] = handler;
+    res.on('close', onResponseClose);
+    res.sendDate = false; // relay the upstream's response untouched
+
+    const decision = ctx.router.decide(inbound, appPort, handler);
+    if (decision === REFUSE) {
+      handler.fail(handler.error as SidecarErrorCode);
+      return;
+    }
+    const peer = req.socket.remoteAddress;
+    const forward = inbound.forward;
+    if (peer !== undefined) {
+      forward.push('x-forwarded-for', peer);
+      if (inbound.forwarded) forward.push('forwarded', peer.includes(':') ? `for="[${peer}]"` : `for=${peer}`);
+    }
+    forward.push('via', '1.1 laneway');
+    if (decision === BASELINE) {
+      handler.dispatch(ctx.upstreams.baseline(appPort));
+    } else {
+      forward.push(HOPS_HEADER, String(inbound.hops + 1));
+      handler.dispatch(ctx.upstreams.sandbox(handler.target as Target));
+    }
+  }
+}

@@ -1,0 +1,183 @@
+// One pass over a request's raw headers: collects the routing-key sources and builds the header list to forward.
+import { decodeSingleValue, findBaggageValue, findTracestateValue } from './baggage.js';
+
+/** What a header means to the sidecar; anything not in the map is forwarded untouched. */
+const KEEP = 0;
+const DROP = 1; // hop-by-hop (RFC 9110 §7.6.1) or consumed here
+const BAGGAGE = 2;
+const TRACESTATE = 3;
+const OT_BAGGAGE = 4;
+const UBERCTX = 5;
+const CONNECTION = 6;
+const HOPS = 7;
+const CONTENT_LENGTH = 8;
+const TRANSFER_ENCODING = 9;
+const UPGRADE = 10;
+const FORWARDED = 11;
+
+/** Our loop-guard header: how many sidecars forwarded this request to a sandbox target. */
+export const HOPS_HEADER = 'laneway-hops';
+
+/** Names a sidecar cares about, for one routing-key name; built once at startup. */
+export class HeaderRules {
+  readonly keyName: string;
+  readonly #kinds = new Map<string, number>();
+  /** lengths of interesting names: a header of another length is forwarded without case-folding */
+  readonly #lengths: Uint8Array = new Uint8Array(256);
+
+  constructor(routingKeyName: string) {
+    this.keyName = routingKeyName;
+    const lower = routingKeyName.toLowerCase();
+    const entries: [string, number][] = [
+      ['connection', CONNECTION],
+      ['keep-alive', DROP],
+      ['proxy-connection', DROP],
+      ['te', DROP],
+      ['trailer', DROP], // request trailers are not forwarded, so neither is their announcement
+      ['transfer-encoding', TRANSFER_ENCODING],
+      ['upgrade', UPGRADE],
+      ['expect', DROP], // Node answers `100 Continue` itself; the upstream sees a plain request
+      ['proxy-authorization', DROP],
+      ['baggage', BAGGAGE],
+      ['tracestate', TRACESTATE],
+      [`ot-baggage-${lower}`, OT_BAGGAGE],
+      [`uberctx-${lower}`, UBERCTX],
+      [HOPS_HEADER, HOPS],
+      ['content-length', CONTENT_LENGTH],
+      ['forwarded', FORWARDED],
+    ];
+    for (const [name, kind] of entries) {
+      this.#kinds.set(name, kind);
+      if (name.length < 256) this.#lengths[name.length] = 1;
+    }
+  }
+
+  kind(name: string): number {
+    if (name.length > 255 || this.#lengths[name.length] === 0) return KEEP;
+    return this.#kinds.get(name) ?? this.#kinds.get(name.toLowerCase()) ?? KEEP;
+  }
+}
+
+/** The result of scanning one request's headers. Allocated once per request. */
+export class InboundHeaders {
+  /** flat `[name, value, name, value, …]` list to forward (undici and node accept this form) */
+  readonly forward: string[] = [];
+  baggage: string | undefined = undefined;
+  tracestate: string | undefined = undefined;
+  otBaggage: string | undefined = undefined;
+  uberctx: string | undefined = undefined;
+  connection: string | undefined = undefined;
+  upgrade: string | undefined = undefined;
+  forwarded = false;
+  hops = 0;
+  hasBody = false;
+
+  /** The routing key by precedence: baggage, then ot-baggage-*, uberctx-*, then tracestate. */
+  routingKey(name: string): string | undefined {
+    let key: string | undefined;
+    if (this.baggage !== undefined) key = findBaggageValue(this.baggage, name);
+    if (key === undefined && this.otBaggage !== undefined) key = decodeSingleValue(this.otBaggage);
+    if (key === undefined && this.uberctx !== undefined) key = decodeSingleValue(this.uberctx);
+    if (key === undefined && this.tracestate !== undefined) key = findTracestateValue(this.tracestate, name);
+    return key;
+  }
+}
+
+function join(previous: string | undefined, value: string): string {
+  // Several header lines of one list-valued field are one list (RFC 9110 §5.3).
+  return previous === undefined ? value : `${previous},${value}`;
+}
+
+export function scanHeaders(raw: readonly string[], rules: HeaderRules): InboundHeaders {
+  const out = new InboundHeaders();
+  const forward = out.forward;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    switch (rules.kind(name)) {
+      case KEEP:
+        forward.push(name, value);
+        break;
+      case DROP:
+        break;
+      case BAGGAGE:
+        out.baggage = join(out.baggage, value);
+        forward.push(name, value);
+        break;
+      case TRACESTATE:
+        out.tracestate = join(out.tracestate, value);
+        forward.push(name, value);
+        break;
+      case OT_BAGGAGE:
+        out.otBaggage ??= value;
+        forward.push(name, value);
+        break;
+      case UBERCTX:
+        out.uberctx ??= value;
+        forward.push(name, value);
+        break;
+      case CONNECTION:
+        out.connection = join(out.connection, value);
+        break;
+      case HOPS: {
+        const n = Number(value);
+        out.hops = Number.isInteger(n) && n > 0 ? n : 0;
+        break;
+      }
+      case CONTENT_LENGTH:
+        if (value !== '0') out.hasBody = true;
+        forward.push(name, value);
+        break;
+      case TRANSFER_ENCODING:
+        out.hasBody = true;
+        break;
+      case UPGRADE:
+        out.upgrade = value;
+        break;
+      case FORWARDED:
+        out.forwarded = true;
+        forward.push(name, value);
+        break;
+    }
+  }
+  if (out.connection !== undefined) dropConnectionListed(out.connection, forward);
+  return out;
+}
+
+/** Removes headers named in `Connection` (RFC 9110 §7.6.1); rare, so it may allocate. */
+function dropConnectionListed(connection: string, forward: string[]): void {
+  const listed = new Set<string>();
+  for (const token of connection.toLowerCase().split(',')) {
+    const t = token.trim();
+    if (t && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') listed.add(t);
+  }
+  if (listed.size === 0) return;
+  let w = 0;
+  for (let r = 0; r < forward.length; r += 2) {
+    const name = forward[r] as string;
+    if (listed.has(name.toLowerCase())) continue;
+    forward[w++] = name;
+    forward[w++] = forward[r + 1] as string;
+  }
+  forward.length = w;
+}
+
+/** Response headers never relayed to the client (hop-by-hop); Node writes its own framing. */
+export function isHopByHopResponseHeader(name: string): boolean {
+  switch (name.length) {
+    case 10:
+      return equalsLower(name, 'connection') || equalsLower(name, 'keep-alive');
+    case 16:
+      return equalsLower(name, 'proxy-connection');
+    case 17:
+      return equalsLower(name, 'transfer-encoding');
+    case 7:
+      return equalsLower(name, 'upgrade');
+    default:
+      return false;
+  }
+}
+
+function equalsLower(name: string, lower: string): boolean {
+  return name === lower || name.toLowerCase() === lower;
+}

@@ -1,0 +1,123 @@
+// `laneway sidecar`: wires config, route source, forwarding, listeners and the admin server; handles SIGTERM.
+import { pino } from 'pino';
+import { parseSidecarConfig, type SidecarConfig } from './config.js';
+import { createAdminServer } from './admin.js';
+import { Forwarder, type ForwardContext, type ProxyHandler } from './forward.js';
+import { HeaderRules } from './headers.js';
+import { Listeners } from './listeners.js';
+import { createRegistry, Stats } from './metrics.js';
+import { RouteState } from './route-state.js';
+import { Router } from './router.js';
+import { RoutesFileSource } from './routes-file.js';
+import { Tunneler } from './tunnel.js';
+import { Upstreams } from './upstreams.js';
+
+export interface RunningSidecar {
+  readonly config: SidecarConfig;
+  readonly stats: Stats;
+  readonly routes: RouteState;
+  stop(): Promise<void>;
+}
+
+export async function runSidecar(argv: string[]): Promise<void> {
+  const config = parseSidecarConfig(argv);
+  const sidecar = await startSidecar(config);
+  let stopping = false;
+  // SIGTERM (Kubernetes) and SIGINT (Ctrl-C): stop accepting, drain in-flight requests, exit 0.
+  const shutdown = (): void => {
+    if (stopping) return;
+    stopping = true;
+    sidecar.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+export async function startSidecar(config: SidecarConfig): Promise<RunningSidecar> {
+  const log = pino({ level: config.logLevel, base: { component: 'sidecar', workload: config.workload } });
+  const stats = new Stats();
+  const routes = new RouteState(config.workload, stats, log);
+  const upstreams = new Upstreams({
+    appHost: config.appHost,
+    appPorts: config.ports.map((p) => p.appPort),
+    connectTimeoutMs: config.connectTimeoutMs,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxPools: config.maxPools,
+  });
+  const accessLog = config.accessLog
+    ? (h: ProxyHandler): void =>
+        log.info(
+          { method: h.req.method, path: h.req.url, status: h.statusCode, sandbox: h.route?.sandbox, error: h.error, fallback: h.fellBack || undefined, ms: +(performance.now() - h.startedAt).toFixed(3) },
+          'request',
+        )
+    : null;
+  const ctx: ForwardContext = {
+    rules: new HeaderRules(config.routingKeyName),
+    router: new Router(routes, config.routingKeyName, config.maxHops),
+    upstreams,
+    stats,
+    log,
+    fallbackToBaseline: config.fallback === 'baseline',
+    accessLog,
+  };
+  const listeners = new Listeners(
+    { host: config.listenHost, ports: config.ports, idleTimeoutMs: config.idleTimeoutMs },
+    new Forwarder(ctx),
+    new Tunneler(ctx, { appHost: config.appHost, connectTimeoutMs: config.connectTimeoutMs }),
+    stats,
+  );
+  let draining = false;
+  const admin = createAdminServer({ routes, registry: createRegistry(stats), draining: () => draining });
+
+  const source = config.routesFile !== undefined ? new RoutesFileSource(config.routesFile, routes) : await controlPlaneSource(config, routes, log);
+  await source.start();
+
+  await listeners.listen(config.listenHost, config.ports);
+  await new Promise<void>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(config.admin.port, config.admin.host, () => resolve());
+  });
+  const adminAddress = admin.address();
+  log.info(
+    {
+      ports: config.ports.map((p) => `${config.listenHost}:${p.listenPort}->${config.appHost}:${p.appPort}`),
+      admin: typeof adminAddress === 'object' && adminAddress ? `${adminAddress.address}:${adminAddress.port}` : String(adminAddress),
+    },
+    'sidecar listening',
+  );
+
+  return {
+    config,
+    stats,
+    routes,
+    async stop() {
+      draining = true;
+      log.info({ inFlight: stats.inFlight }, 'draining');
+      const clean = await listeners.drain(config.drainTimeoutMs, () => stats.inFlight);
+      source.stop();
+      await upstreams.close();
+      admin.close();
+      admin.closeAllConnections();
+      log.info({ clean }, 'stopped');
+      log.flush();
+    },
+  };
+}
+
+interface RouteSource {
+  start(): Promise<void>;
+  stop(): void;
+}
+
+async function controlPlaneSource(config: SidecarConfig, routes: RouteState, log: pino.Logger): Promise<RouteSource> {
+  const { ControlPlaneSubscription } = await import('./subscribe.js');
+  return new ControlPlaneSubscription(
+    { url: config.controlPlane as string, token: config.token, workload: config.workload, cacheFile: config.routesCache },
+    routes,
+    log,
+  );
+}

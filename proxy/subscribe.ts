@@ -1,0 +1,204 @@
+// Route discovery from the control plane: watch stream, jittered backoff, resume by revision, keep the last good table.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { request } from 'undici';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { Logger } from 'pino';
+import { RouteTable, type DeleteEvent, type UpsertEvent } from './route-table.js';
+import type { RouteState } from './route-state.js';
+
+export interface SubscriptionOptions {
+  readonly url: string;
+  readonly token: string | undefined;
+  readonly workload: string;
+  /** where the last table is kept so a restarted sidecar can route before the control plane answers */
+  readonly cacheFile: string | undefined;
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  /** no bytes for this long (the control plane sends heartbeats every ≤ 15 s) → reconnect */
+  readonly silenceTimeoutMs?: number;
+}
+
+class BadEventError extends Error {}
+
+export class ControlPlaneSubscription {
+  readonly #options: SubscriptionOptions;
+  readonly #state: RouteState;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  #stopped = false;
+  #attempt = 0;
+  /** true when our table came from this control plane's stream (or its cache), so deltas apply to it */
+  #resumable = false;
+  #cacheTimer: NodeJS.Timeout | null = null;
+  #sleepTimer: NodeJS.Timeout | null = null;
+  #wake: (() => void) | null = null;
+
+  constructor(options: SubscriptionOptions, state: RouteState, log: Logger) {
+    this.#options = options;
+    this.#state = state;
+    this.#log = log.child({ source: 'control-plane' });
+  }
+
+  get #source(): string {
+    return `control-plane:${this.#options.url}`;
+  }
+
+  /** Loads the cache if any, then subscribes in the background (never throws: the sidecar must start). */
+  async start(): Promise<void> {
+    if (this.#options.cacheFile !== undefined) await this.#loadCache(this.#options.cacheFile);
+    this.#state.connected = false;
+    this.#state.disconnectedAt = Date.now();
+    void this.#run();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#abort.abort();
+    if (this.#sleepTimer !== null) clearTimeout(this.#sleepTimer);
+    this.#wake?.();
+    if (this.#cacheTimer !== null) clearTimeout(this.#cacheTimer);
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.#watchOnce();
+      } catch (err) {
+        if (this.#stopped) break;
+        if (err instanceof BadEventError) this.#resumable = false; // resync from a fresh snapshot
+        this.#log.warn({ err: (err as Error).message, attempt: this.#attempt }, 'watch stream lost; keeping the last table');
+      }
+      if (this.#state.connected) {
+        this.#state.connected = false;
+        this.#state.disconnectedAt = Date.now();
+      }
+      if (this.#stopped) break;
+      await this.#sleep(this.#backoff());
+    }
+  }
+
+  /** Full-jitter exponential backoff (AWS architecture blog): spreads a fleet's reconnects after an outage. */
+  #backoff(): number {
+    const base = this.#options.backoffBaseMs ?? 200;
+    const max = this.#options.backoffMaxMs ?? 10_000;
+    const ceiling = Math.min(max, base * 2 ** Math.min(this.#attempt, 20));
+    this.#attempt++;
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#sleepTimer = setTimeout(resolve, ms);
+    });
+  }
+
+  async #watchOnce(): Promise<void> {
+    const [namespace, name] = this.#options.workload.split('/') as [string, string];
+    const url = new URL(`/v1/workloads/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/routes/watch`, this.#options.url);
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.#options.token !== undefined) headers.authorization = `Bearer ${this.#options.token}`;
+    if (this.#resumable && this.#state.loaded) headers['last-event-id'] = String(this.#state.table.revision);
+    const res = await request(url, {
+      headers,
+      signal: this.#abort.signal,
+      headersTimeout: 10_000,
+      bodyTimeout: this.#options.silenceTimeoutMs ?? 45_000,
+    });
+    if (res.statusCode !== 200) {
+      const text = (await res.body.text()).slice(0, 300);
+      throw new Error(`watch answered ${res.statusCode}: ${text}`);
+    }
+    this.#state.connected = true;
+    this.#log.info({ url: url.href, resume: headers['last-event-id'] ?? null }, 'watching routes');
+    let failure: Error | null = null;
+    const parser = createParser({
+      onEvent: (event) => {
+        if (failure !== null) return;
+        try {
+          this.#apply(event);
+        } catch (err) {
+          failure = err as Error;
+        }
+      },
+    });
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) {
+      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      if (failure !== null) {
+        res.body.destroy();
+        throw failure;
+      }
+    }
+    throw new Error('watch stream ended');
+  }
+
+  #apply(event: EventSourceMessage): void {
+    const state = this.#state;
+    const source = this.#source;
+    let data: unknown;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      state.reject(source, `event ${event.event ?? 'message'}: data is not JSON`);
+      throw new BadEventError('bad event');
+    }
+    try {
+      switch (event.event) {
+        case 'snapshot': {
+          if (!state.replace(RouteTable.parse(data), source)) throw new BadEventError('snapshot for another workload');
+          break;
+        }
+        case 'upsert':
+        case 'delete': {
+          const delta = data as Partial<UpsertEvent & DeleteEvent>;
+          if (typeof delta.revision !== 'number' || !Number.isSafeInteger(delta.revision)) throw new Error('revision must be an integer');
+          if (!this.#resumable) throw new Error(`${event.event} before any snapshot`);
+          if (delta.revision <= state.table.revision) return; // already applied (duplicate after resume)
+          const table = event.event === 'upsert' ? state.table.withUpsert(delta as UpsertEvent) : this.#deleted(delta);
+          state.replace(table, source);
+          break;
+        }
+        default:
+          return; // unknown event types are ignored, for forward compatibility
+      }
+    } catch (err) {
+      if (err instanceof BadEventError) throw err;
+      state.reject(source, `event ${event.event}: ${(err as Error).message}`);
+      throw new BadEventError((err as Error).message);
+    }
+    this.#resumable = true;
+    this.#attempt = 0;
+    this.#scheduleCacheWrite();
+  }
+
+  #deleted(delta: Partial<DeleteEvent>): RouteTable {
+    if (typeof delta.key !== 'string') throw new Error('key must be a string');
+    return this.#state.table.withDelete(delta as DeleteEvent);
+  }
+
+  async #loadCache(file: string): Promise<void> {
+    try {
+      const table = RouteTable.parse(JSON.parse(await readFile(file, 'utf8')));
+      if (this.#state.replace(table, `cache:${file}`)) this.#resumable = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ file, err: (err as Error).message }, 'routes cache unusable');
+    }
+  }
+
+  #scheduleCacheWrite(): void {
+    const file = this.#options.cacheFile;
+    if (file === undefined || this.#cacheTimer !== null) return;
+    // Coalesce bursts of deltas into one write; write-then-rename so a crash never leaves half a file.
+    this.#cacheTimer = setTimeout(() => {
+      this.#cacheTimer = null;
+      const tmp = `${file}.${process.pid}.tmp`;
+      mkdir(dirname(file), { recursive: true })
+        .then(() => writeFile(tmp, JSON.stringify(this.#state.table.toSnapshot())))
+        .then(() => rename(tmp, file))
+        .catch((err: Error) => this.#log.warn({ file, err: err.message }, 'cannot write routes cache'));
+    }, 100);
+    this.#cacheTimer.unref();
+  }
+}

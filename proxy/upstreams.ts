@@ -1,0 +1,68 @@
+// Keep-alive connection pools: one per baseline app port, and a bounded LRU of pools for sandbox targets.
+import { Pool } from 'undici';
+import { LRUCache } from 'lru-cache';
+import type { Target } from './route-table.js';
+
+export interface UpstreamOptions {
+  readonly appHost: string;
+  readonly appPorts: readonly number[];
+  readonly connectTimeoutMs: number;
+  readonly upstreamTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxPools: number;
+}
+
+export class Upstreams {
+  readonly #baseline = new Map<number, Pool>();
+  readonly #sandboxes: LRUCache<string, Pool>;
+  readonly #options: UpstreamOptions;
+
+  constructor(options: UpstreamOptions) {
+    this.#options = options;
+    const host = options.appHost.includes(':') ? `[${options.appHost}]` : options.appHost;
+    for (const port of options.appPorts) this.#baseline.set(port, this.#createPool(`http://${host}:${port}`));
+    // Sandboxes come and go all day: evicted pools are closed (in-flight requests finish first).
+    this.#sandboxes = new LRUCache<string, Pool>({
+      max: options.maxPools,
+      dispose: (pool) => {
+        pool.close().catch(() => pool.destroy().catch(() => {}));
+      },
+    });
+  }
+
+  #createPool(origin: string): Pool {
+    return new Pool(origin, {
+      connect: { timeout: this.#options.connectTimeoutMs, noDelay: true },
+      headersTimeout: this.#options.upstreamTimeoutMs,
+      bodyTimeout: this.#options.idleTimeoutMs,
+      // Below Node's default server keepAliveTimeout (5 s) so we rarely reuse a socket the app is closing.
+      keepAliveTimeout: 4_000,
+      keepAliveMaxTimeout: 60_000,
+      pipelining: 1,
+    });
+  }
+
+  baseline(appPort: number): Pool {
+    return this.#baseline.get(appPort) as Pool;
+  }
+
+  sandbox(target: Target): Pool {
+    let pool = this.#sandboxes.get(target.origin);
+    if (pool === undefined) {
+      pool = this.#createPool(target.origin);
+      this.#sandboxes.set(target.origin, pool);
+    }
+    return pool;
+  }
+
+  get sandboxPools(): number {
+    return this.#sandboxes.size;
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#baseline.values(), ...this.#sandboxes.values()];
+    this.#sandboxes.clear(); // runs dispose → close
+    await Promise.allSettled([...this.#baseline.values()].map((p) => p.close()));
+    await Promise.allSettled(pools.map((p) => p.destroy()));
+  }
+}

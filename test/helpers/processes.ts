@@ -1,0 +1,101 @@
+// Test helpers: start real `laneway` child processes from dist/ and wait until they say they are up.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface Started {
+  readonly child: ChildProcess;
+  /** everything the process wrote so far (stdout + stderr) */
+  output(): string;
+  /** SIGTERM and wait for exit; returns the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** A port that was free a moment ago (listen on 0, close). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Runs `laneway <args>` and resolves once a line of its output matches `ready`. */
+export async function startLaneway(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Started> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let out = '';
+  const exited = once(child, 'exit');
+  void exited.then(() => running.delete(child));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${ready} from laneway ${args.join(' ')}\n${out}`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`laneway ${args.join(' ')} exited with ${code} before ready:\n${out}`));
+    });
+  });
+  return {
+    child,
+    output: () => out,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = await exited;
+      return code as number | null;
+    },
+  };
+}
+
+/** Runs `laneway <args>` to completion; returns exit code and output. */
+export async function runLaneway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = await once(child, 'exit');
+  return { code: code as number | null, stdout, stderr };
+}
+
+export interface SidecarProcess extends Started {
+  readonly port: number;
+  readonly admin: string;
+}
+
+/** Starts a sidecar in front of `appPort` with the given route source flags. */
+export async function startSidecar(opts: { appPort: number; workload?: string; extra?: string[]; env?: NodeJS.ProcessEnv }): Promise<SidecarProcess> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const started = await startLaneway(
+    [
+      'sidecar',
+      '--workload', opts.workload ?? 'default/orders',
+      '--port', `${port}:${opts.appPort}`,
+      '--admin', `127.0.0.1:${adminPort}`,
+      '--log-level', 'info',
+      ...(opts.extra ?? []),
+    ],
+    /sidecar listening/,
+    opts.env,
+  );
+  return { ...started, port, admin: `http://127.0.0.1:${adminPort}` };
+}

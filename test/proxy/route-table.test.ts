@@ -1,0 +1,83 @@
+// The shared route model: validation with field paths, O(1) lookup, deltas, and snapshot round trips.
+import { describe, expect, it } from 'vitest';
+import { RouteTable, validateSnapshot, parseHostPort } from '../../proxy/route-table.js';
+import { RouteTableError } from '../../proxy/errors.js';
+
+const good = {
+  workload: 'default/orders',
+  revision: 7,
+  routes: [{ key: 'k7f3q2', sandbox: 'pr-42', targets: { '8080': '10.1.2.3:8080' } }],
+};
+
+function errorPath(input: unknown): string {
+  try {
+    validateSnapshot(input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(RouteTableError);
+    return (err as RouteTableError).path;
+  }
+  throw new Error('expected a validation error');
+}
+
+describe('validateSnapshot', () => {
+  it('accepts the documented example', () => {
+    expect(validateSnapshot(good)).toEqual(good);
+  });
+  it.each([
+    [{ ...good, workload: 'orders' }, 'workload'],
+    [{ ...good, workload: 'Default/orders' }, 'workload'],
+    [{ ...good, revision: -1 }, 'revision'],
+    [{ ...good, revision: 1.5 }, 'revision'],
+    [{ ...good, routes: {} }, 'routes'],
+    [{ ...good, routes: [{ ...good.routes[0], key: 'has space' }] }, 'routes[0].key'],
+    [{ ...good, routes: [{ ...good.routes[0], key: 'x'.repeat(65) }] }, 'routes[0].key'],
+    [{ ...good, routes: [{ ...good.routes[0], sandbox: 'PR_42' }] }, 'routes[0].sandbox'],
+    [{ ...good, routes: [{ ...good.routes[0], targets: {} }] }, 'routes[0].targets'],
+    [{ ...good, routes: [{ ...good.routes[0], targets: { '0': 'a:1' } }] }, 'routes[0].targets.0'],
+    [{ ...good, routes: [{ ...good.routes[0], targets: { '8080': 'nohost' } }] }, 'routes[0].targets.8080'],
+    [{ ...good, routes: [{ ...good.routes[0], targets: { '8080': 'a b:80' } }] }, 'routes[0].targets.8080'],
+    [{ ...good, routes: [{ ...good.routes[0], targets: { '8080': 'host:99999' } }] }, 'routes[0].targets.8080'],
+    [{ ...good, routes: [good.routes[0], { ...good.routes[0], sandbox: 'other' }] }, 'routes[1].key'],
+    [null, '$'],
+  ])('rejects %j at %s', (input, path) => {
+    expect(errorPath(input)).toBe(path);
+  });
+  it('parses IPv6 and DNS targets', () => {
+    expect(parseHostPort('[::1]:8080')?.origin).toBe('http://[::1]:8080');
+    expect(parseHostPort('orders-pr42.default.svc:8080')?.port).toBe(8080);
+  });
+});
+
+describe('RouteTable', () => {
+  it('looks up by key and resolves the target per port', () => {
+    const table = RouteTable.parse(good);
+    const route = table.lookup('k7f3q2');
+    expect(route?.sandbox).toBe('pr-42');
+    expect(route?.targets.get(8080)).toEqual({ host: '10.1.2.3', port: 8080, origin: 'http://10.1.2.3:8080' });
+    expect(table.lookup('unknown')).toBeUndefined();
+  });
+
+  it('stays flat with 10,000 routes (Map lookup)', () => {
+    const routes = Array.from({ length: 10_000 }, (_, i) => ({ key: `key${i}`, sandbox: `sb-${i}`, targets: { '8080': `10.0.${i >> 8}.${i & 255}:8080` } }));
+    const table = RouteTable.parse({ workload: 'default/orders', revision: 1, routes });
+    expect(table.size).toBe(10_000);
+    expect(table.lookup('key9999')?.sandbox).toBe('sb-9999');
+  });
+
+  it('applies upserts and deletes as new tables, leaving the old one intact', () => {
+    const table = RouteTable.parse(good);
+    const upserted = table.withUpsert({ revision: 8, route: { key: 'newkey', sandbox: 'pr-42', targets: { '8080': 'h:1' } } });
+    expect(upserted.revision).toBe(8);
+    expect(upserted.lookup('k7f3q2')).toBeUndefined(); // same sandbox, key changed
+    expect(upserted.lookup('newkey')?.targets.get(8080)?.host).toBe('h');
+    expect(table.lookup('k7f3q2')).toBeDefined();
+    const deleted = upserted.withDelete({ revision: 9, key: 'newkey' });
+    expect(deleted.size).toBe(0);
+    expect(deleted.toSnapshot()).toEqual({ workload: 'default/orders', revision: 9, routes: [] });
+  });
+
+  it('rejects an invalid upsert', () => {
+    const table = RouteTable.parse(good);
+    expect(() => table.withUpsert({ revision: 9, route: { key: 'bad key', sandbox: 'x', targets: { '1': 'h:1' } } })).toThrow(RouteTableError);
+  });
+});
