@@ -1,0 +1,286 @@
+// `laneway sandbox apply|list|get|delete` and `laneway routes <ns>/<name>`: a thin client of the control plane API.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { parseAllDocuments, stringify } from 'yaml';
+import { ConfigError } from '../proxy/errors.js';
+import { isDnsLabel, isWorkloadName, type RouteSnapshot } from '../proxy/route-table.js';
+import { parseDurationMs, parseFlags, type FlagSpec } from './flags.js';
+
+const DEFAULT_SERVER = 'http://127.0.0.1:7070';
+/** The baggage member the sidecar reads by default (README: `baggage: laneway=<key>`). */
+const BAGGAGE_KEY = 'laneway';
+
+// Explicit env names: the token and server are the only settings meant to come from the environment.
+const FLAGS = Object.freeze({
+  server: { type: 'string', env: 'LANEWAY_URL' },
+  file: { type: 'string', short: 'f', env: 'LANEWAY_SANDBOX_FILE' },
+  wait: { type: 'boolean', env: 'LANEWAY_SANDBOX_WAIT' },
+  timeout: { type: 'string', env: 'LANEWAY_WAIT_TIMEOUT' },
+  output: { type: 'string', short: 'o', env: 'LANEWAY_OUTPUT' },
+  help: { type: 'boolean', short: 'h', env: 'LANEWAY_SANDBOX_HELP' },
+} as const satisfies Record<string, FlagSpec>);
+
+const SANDBOX_USAGE = `usage: laneway sandbox <command> [flags]
+
+  apply -f <file|-> [--wait] [--timeout 2m]   create or replace the sandboxes in a YAML or JSON file
+  list [-o json]                               list sandboxes
+  get <name> [-o yaml|json]                    show one sandbox with its status
+  delete <name>                                delete a sandbox (its routes disappear everywhere)
+
+  --server url    control plane (default ${DEFAULT_SERVER}; env LANEWAY_URL)
+  The bearer token is read from LANEWAY_TOKEN (never a flag: flags show up in ps and shell history).
+`;
+
+const ROUTES_USAGE = `usage: laneway routes <namespace>/<name> [-o json] [--server url]
+  show a workload's route table (-o json prints it in the sidecar's routes-file format)
+`;
+
+interface ApiError {
+  error?: { code?: string; message?: string; field?: string };
+}
+
+interface TargetStatus {
+  workload: string;
+  port: string;
+  target: string;
+  ready: boolean;
+  reason: string | null;
+}
+
+interface Sandbox {
+  name: string;
+  spec: { forks: { workload: string }[]; ttl?: string };
+  status: {
+    routingKey: string;
+    revision: number;
+    phase: 'Ready' | 'Pending';
+    expiresAt: string | null;
+    updatedAt: string;
+    targets: TargetStatus[];
+  };
+}
+
+/** The control plane's address and credentials, resolved once per command. */
+class Client {
+  readonly server: string;
+  readonly #token: string | undefined;
+
+  constructor(server: string, token: string | undefined) {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new ConfigError('--server', `expected a URL like ${DEFAULT_SERVER}, got '${server}'`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('--server', 'must be an http:// or https:// URL');
+    this.server = url.href.replace(/\/$/, '');
+    this.#token = token;
+  }
+
+  /** One request; a non-2xx answer becomes an Error carrying the server's message and code. */
+  async call<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; headers: Record<string, unknown>; json: T }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res;
+    try {
+      res = await request(`${this.server}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        headersTimeout: 15_000,
+        bodyTimeout: 15_000,
+      });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+      throw new Error(`cannot reach the control plane at ${this.server}: ${e.code ?? e.cause?.code ?? e.message}`);
+    }
+    const text = await res.body.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (res.statusCode >= 400) {
+      const error = (json as ApiError | undefined)?.error;
+      const message = error?.message ?? (text.slice(0, 200) || 'no details');
+      throw new Error(`${message} (${error?.code ?? 'HTTP'} ${res.statusCode})`);
+    }
+    return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json: json as T };
+  }
+}
+
+function clientFrom(values: Record<string, unknown>): Client {
+  const server = typeof values.server === 'string' ? values.server : DEFAULT_SERVER;
+  const token = process.env.LANEWAY_TOKEN;
+  return new Client(server, token === undefined || token === '' ? undefined : token);
+}
+
+function outputFormat(values: Record<string, unknown>, allowed: readonly string[], fallback: string): string {
+  const output = typeof values.output === 'string' ? values.output : fallback;
+  if (!allowed.includes(output)) throw new ConfigError('--output', `expected one of ${allowed.join(', ')}`);
+  return output;
+}
+
+/** Left-aligned columns, two spaces apart (kubectl style). */
+function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+}
+
+function readSource(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** The documents of a YAML (or JSON: JSON is YAML 1.2) file, each a sandbox `{name, spec}`. */
+export function parseSandboxFile(file: string, text: string): { name: string; spec: unknown }[] {
+  const docs = parseAllDocuments(text);
+  const list = Array.isArray(docs) ? docs : [docs];
+  const sandboxes: { name: string; spec: unknown }[] = [];
+  list.forEach((doc, i) => {
+    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) return; // an empty document (e.g. a trailing ---)
+    const where = list.length > 1 ? `${file} document ${i + 1}` : file;
+    if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where}: expected a sandbox object with name and spec`);
+    const { name, spec } = value as { name?: unknown; spec?: unknown };
+    if (!isDnsLabel(name)) throw new Error(`${where}: name must be a DNS-1123 label`);
+    sandboxes.push({ name, spec });
+  });
+  if (sandboxes.length === 0) throw new Error(`${file}: no sandbox in the file`);
+  return sandboxes;
+}
+
+function describeWait(sandbox: Sandbox): string {
+  const targets = sandbox.status.targets;
+  const ready = targets.filter((t) => t.ready).length;
+  const waiting = targets.filter((t) => !t.ready).map((t) => `${t.target}: ${t.reason ?? 'not ready'}`);
+  return `${ready}/${targets.length} targets ready${waiting.length > 0 ? ` (${waiting.join(', ')})` : ''}`;
+}
+
+async function waitReady(client: Client, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const { json } = await client.call<Sandbox>('GET', `/v1/sandboxes/${name}`);
+    if (json.status.phase === 'Ready') {
+      process.stdout.write(`sandbox/${name} is Ready\n`);
+      return;
+    }
+    const line = describeWait(json);
+    if (line !== last) process.stderr.write(`waiting for sandbox/${name}: ${line}\n`);
+    last = line;
+    if (Date.now() >= deadline) throw new Error(`sandbox/${name} not Ready after ${Math.round(timeoutMs / 1000)}s: ${line}`);
+    await sleep(250);
+  }
+}
+
+async function apply(client: Client, values: Record<string, unknown>): Promise<void> {
+  if (typeof values.file !== 'string') throw new ConfigError('-f', 'apply needs -f <file> (or -f - for stdin)');
+  const timeoutMs = parseDurationMs('--timeout', typeof values.timeout === 'string' ? values.timeout : '2m');
+  for (const { name, spec } of parseSandboxFile(values.file, readSource(values.file))) {
+    const { headers, json } = await client.call<Sandbox>('PUT', `/v1/sandboxes/${name}`, { name, spec });
+    const key = json.status.routingKey;
+    process.stdout.write(
+      `sandbox/${name} ${String(headers['laneway-apply'] ?? 'applied')} (revision ${json.status.revision})\n` +
+        `routing key: ${key}\n` +
+        `send header: baggage: ${BAGGAGE_KEY}=${key}\n`,
+    );
+    if (values.wait === true) await waitReady(client, name, timeoutMs);
+  }
+}
+
+function age(iso: string | null): string {
+  if (iso === null) return '-';
+  const ms = Date.parse(iso) - Date.now();
+  const abs = Math.abs(ms);
+  const text = abs < 120_000 ? `${Math.round(abs / 1000)}s` : abs < 7_200_000 ? `${Math.round(abs / 60_000)}m` : abs < 172_800_000 ? `${Math.round(abs / 3_600_000)}h` : `${Math.round(abs / 86_400_000)}d`;
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+export async function runSandboxCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(argv, FLAGS, process.env, true);
+  const [command, ...args] = positionals;
+  if (values.help === true || command === undefined || command === 'help') {
+    process.stdout.write(SANDBOX_USAGE);
+    return;
+  }
+  const client = clientFrom(values);
+  const nameArg = (): string => {
+    const name = args[0];
+    if (name === undefined || args.length > 1) throw new ConfigError(command, 'expects exactly one sandbox name');
+    if (!isDnsLabel(name)) throw new ConfigError(command, `'${name}' is not a sandbox name (DNS-1123 label)`);
+    return name;
+  };
+  switch (command) {
+    case 'apply':
+      if (args.length > 0) throw new ConfigError('apply', `unexpected argument '${args[0]}' (use -f <file>)`);
+      return apply(client, values);
+    case 'list': {
+      const output = outputFormat(values, ['table', 'json'], 'table');
+      const { json } = await client.call<{ revision: number; items: Sandbox[] }>('GET', '/v1/sandboxes');
+      if (output === 'json') {
+        process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+        return;
+      }
+      if (json.items.length === 0) {
+        process.stdout.write('no sandboxes\n');
+        return;
+      }
+      const rows = [['NAME', 'ROUTING KEY', 'PHASE', 'REVISION', 'WORKLOADS', 'EXPIRES']];
+      for (const s of json.items) {
+        rows.push([s.name, s.status.routingKey, s.status.phase, String(s.status.revision), s.spec.forks.map((f) => f.workload).join(','), age(s.status.expiresAt)]);
+      }
+      process.stdout.write(table(rows));
+      return;
+    }
+    case 'get': {
+      const name = nameArg();
+      const output = outputFormat(values, ['yaml', 'json'], 'yaml');
+      const { json } = await client.call<Sandbox>('GET', `/v1/sandboxes/${name}`);
+      process.stdout.write(output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));
+      return;
+    }
+    case 'delete': {
+      const name = nameArg();
+      const { json } = await client.call<{ revision: number }>('DELETE', `/v1/sandboxes/${name}`);
+      process.stdout.write(`sandbox/${name} deleted (revision ${json.revision})\n`);
+      return;
+    }
+    default:
+      throw new ConfigError(command, `unknown sandbox command (expected apply, list, get or delete)\n${SANDBOX_USAGE}`);
+  }
+}
+
+export async function runRoutesCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(argv, { server: FLAGS.server, output: FLAGS.output, help: FLAGS.help }, process.env, true);
+  if (values.help === true || positionals.length === 0) {
+    process.stdout.write(ROUTES_USAGE);
+    return;
+  }
+  const workload = positionals[0] as string;
+  if (positionals.length > 1 || !isWorkloadName(workload)) {
+    throw new ConfigError('routes', `expected <namespace>/<name>, got '${positionals.join(' ')}'`);
+  }
+  const output = outputFormat(values, ['table', 'json'], 'table');
+  const client = clientFrom(values);
+  const { json } = await client.call<RouteSnapshot>('GET', `/v1/workloads/${workload}/routes`);
+  if (output === 'json') {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`${json.workload} revision ${json.revision}, ${json.routes.length} route${json.routes.length === 1 ? '' : 's'}\n`);
+  if (json.routes.length === 0) return;
+  const rows = [['KEY', 'SANDBOX', 'PORT', 'TARGET']];
+  for (const route of json.routes) {
+    for (const [port, target] of Object.entries(route.targets)) rows.push([route.key, route.sandbox, port, target]);
+  }
+  process.stdout.write(table(rows));
+}

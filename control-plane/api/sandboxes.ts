@@ -1,0 +1,247 @@
+// The sandbox API: PUT (create-or-replace), GET one, GET all, DELETE, under /v1/sandboxes.
+import type { FastifyInstance } from 'fastify';
+import { isDnsLabel } from '../../proxy/route-table.js';
+import type { TargetPolicy } from '../allow-targets.js';
+import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../errors.js';
+import type { Prober } from '../probe.js';
+import type { Registry } from '../registry.js';
+import { LIMITS, validateSpec, type SandboxSpec } from '../spec.js';
+import type { SandboxRecord } from '../store.js';
+
+export interface SandboxesOptions {
+  readonly registry: Registry;
+  readonly prober: Prober;
+  readonly policy: TargetPolicy | null;
+}
+
+export type Phase = 'Ready' | 'Pending';
+
+export interface TargetStatus {
+  readonly workload: string;
+  readonly port: string;
+  readonly target: string;
+  readonly ready: boolean;
+  readonly reason: string | null;
+  readonly checkedAt: string | null;
+}
+
+/** The resource as clients see it: what they asked for (`spec`) and what the server made of it (`status`). */
+export interface SandboxResource {
+  readonly name: string;
+  readonly spec: SandboxSpec;
+  readonly status: {
+    readonly routingKey: string;
+    readonly revision: number;
+    readonly createdAt: string;
+    readonly updatedAt: string;
+    readonly expiresAt: string | null;
+    readonly phase: Phase;
+    readonly targets: readonly TargetStatus[];
+  };
+}
+
+export function toResource(record: SandboxRecord, prober: Prober): SandboxResource {
+  const targets: TargetStatus[] = [];
+  for (const fork of record.spec.forks) {
+    for (const [port, target] of Object.entries(fork.targets)) {
+      const health = prober.health(target);
+      targets.push({
+        workload: fork.workload,
+        port,
+        target,
+        ready: health.ready,
+        reason: health.reason,
+        checkedAt: health.checkedAt === null ? null : new Date(health.checkedAt).toISOString(),
+      });
+    }
+  }
+  return {
+    name: record.name,
+    spec: record.spec,
+    status: {
+      routingKey: record.routingKey,
+      revision: record.revision,
+      createdAt: new Date(record.createdAt).toISOString(),
+      updatedAt: new Date(record.updatedAt).toISOString(),
+      expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+      phase: targets.every((t) => t.ready) ? 'Ready' : 'Pending',
+      targets,
+    },
+  };
+}
+
+// Schemas check shapes (and feed the OpenAPI document); validateSpec checks meaning with the route
+// model's own validators, so names and targets have exactly one definition.
+const TARGETS_SCHEMA = {
+  type: 'object',
+  description: 'app port (decimal) → host:port of the fork',
+  additionalProperties: { type: 'string', maxLength: 300 },
+} as const;
+
+const SPEC_SCHEMA = {
+  type: 'object',
+  required: ['forks'],
+  additionalProperties: false,
+  properties: {
+    routingKey: { type: 'string', maxLength: 64, description: '1-64 RFC 9110 token characters; generated (20 base32 characters) when absent' },
+    ttl: { type: 'string', maxLength: 32, description: 'the sandbox is deleted this long after its last apply, e.g. 2h' },
+    labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } },
+    forks: {
+      type: 'array',
+      maxItems: LIMITS.maxForks,
+      items: {
+        type: 'object',
+        required: ['workload', 'targets'],
+        additionalProperties: false,
+        properties: {
+          workload: { type: 'string', maxLength: 127, description: 'the baseline workload this fork stands in for: <namespace>/<name>' },
+          targets: TARGETS_SCHEMA,
+        },
+      },
+    },
+  },
+} as const;
+
+const NAME_PARAMS = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 63, description: 'sandbox name (DNS-1123 label)' } },
+} as const;
+
+const NULLABLE_STRING = { type: ['string', 'null'] } as const;
+
+export const SANDBOX_SCHEMA = {
+  type: 'object',
+  required: ['name', 'spec', 'status'],
+  properties: {
+    name: { type: 'string' },
+    spec: SPEC_SCHEMA,
+    status: {
+      type: 'object',
+      properties: {
+        routingKey: { type: 'string' },
+        revision: { type: 'integer', description: 'global revision of the sandbox\'s last change' },
+        createdAt: { type: 'string', format: 'date-time' },
+        updatedAt: { type: 'string', format: 'date-time' },
+        expiresAt: NULLABLE_STRING,
+        phase: { type: 'string', enum: ['Ready', 'Pending'], description: 'Ready when every fork target accepts TCP connections' },
+        targets: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              workload: { type: 'string' },
+              port: { type: 'string' },
+              target: { type: 'string' },
+              ready: { type: 'boolean' },
+              reason: NULLABLE_STRING,
+              checkedAt: NULLABLE_STRING,
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const ERRORS = { '4xx': ERROR_SCHEMA, '5xx': ERROR_SCHEMA } as const;
+
+function checkName(name: string): void {
+  if (!isDnsLabel(name)) throw invalidField('name', 'must be a DNS-1123 label (lowercase letters, digits and -, at most 63)');
+}
+
+export async function sandboxesApi(app: FastifyInstance, { registry, prober, policy }: SandboxesOptions): Promise<void> {
+  app.put<{ Params: { name: string }; Body: { name?: string; spec: unknown } }>(
+    '/v1/sandboxes/:name',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: 'Create or replace a sandbox',
+        description:
+          'Idempotent: the same spec again changes nothing (no revision, no push) but renews the TTL. The `Laneway-Apply` response header says created, configured or unchanged.',
+        tags: ['sandboxes'],
+        params: NAME_PARAMS,
+        body: {
+          type: 'object',
+          required: ['spec'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', description: 'optional; must equal the name in the URL' },
+            spec: SPEC_SCHEMA,
+            status: { type: 'object', description: 'ignored (server-owned), accepted so a fetched sandbox can be re-applied' },
+          },
+        },
+        response: { 200: SANDBOX_SCHEMA, 201: SANDBOX_SCHEMA, ...ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      checkName(name);
+      if (request.body.name !== undefined && request.body.name !== name) {
+        throw invalidField('name', `the body names ${request.body.name} but the URL names ${name}`);
+      }
+      const valid = validateSpec(name, request.body.spec, policy);
+      const { record, result } = registry.apply(name, valid, Date.now());
+      if (result !== 'unchanged') request.log.info({ sandbox: name, revision: record.revision, result }, 'sandbox applied');
+      reply.code(result === 'created' ? 201 : 200).header('laneway-apply', result);
+      return toResource(record, prober);
+    },
+  );
+
+  app.get(
+    '/v1/sandboxes',
+    {
+      schema: {
+        summary: 'List sandboxes',
+        tags: ['sandboxes'],
+        response: {
+          200: {
+            type: 'object',
+            properties: { revision: { type: 'integer' }, items: { type: 'array', items: SANDBOX_SCHEMA } },
+          },
+          ...ERRORS,
+        },
+      },
+    },
+    async () => ({ revision: registry.revision, items: registry.list().map((r) => toResource(r, prober)) }),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/sandboxes/:name',
+    { schema: { summary: 'Get a sandbox', tags: ['sandboxes'], params: NAME_PARAMS, response: { 200: SANDBOX_SCHEMA, ...ERRORS } } },
+    async (request) => {
+      checkName(request.params.name);
+      const record = registry.get(request.params.name);
+      if (record === undefined) throw notFound(request.params.name);
+      return toResource(record, prober);
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/v1/sandboxes/:name',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: 'Delete a sandbox',
+        description: 'Its routes are removed from every workload it forked (a `delete` event on each).',
+        tags: ['sandboxes'],
+        params: NAME_PARAMS,
+        response: {
+          200: { type: 'object', properties: { name: { type: 'string' }, revision: { type: 'integer' } } },
+          ...ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      checkName(name);
+      const revision = registry.delete(name);
+      request.log.info({ sandbox: name, revision }, 'sandbox deleted');
+      return { name, revision };
+    },
+  );
+}
+
+function notFound(name: string): ControlPlaneError {
+  return new ControlPlaneError('LANEWAY_ERR_SANDBOX_NOT_FOUND', `sandbox ${name} does not exist`, 'name');
+}

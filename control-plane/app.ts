@@ -1,0 +1,184 @@
+// Builds the control plane's Fastify instance (store, registry, push, probes, TTL, auth, API) without listening, so tests can inject.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { pino } from 'pino';
+import { compileAllowTargets } from './allow-targets.js';
+import { accessHook, Tokens } from './auth.js';
+import type { ControlPlaneConfig } from './config.js';
+import { ControlPlaneError } from './errors.js';
+import { Metrics } from './metrics.js';
+import { Prober } from './probe.js';
+import { Push } from './push.js';
+import { Registry } from './registry.js';
+import { Store } from './store.js';
+import { TtlSweeper } from './ttl.js';
+import { sandboxesApi } from './api/sandboxes.js';
+import { systemApi } from './api/system.js';
+import { workloadsApi } from './api/workloads.js';
+
+/** The parts, for the entry point's startup line and for tests that need to step a component. */
+export interface ControlPlane {
+  readonly config: ControlPlaneConfig;
+  readonly registry: Registry;
+  readonly push: Push;
+  readonly prober: Prober;
+  readonly ttl: TtlSweeper;
+  readonly metrics: Metrics;
+  readonly authenticated: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    controlPlane: ControlPlane;
+  }
+}
+
+/**
+ * Opens the store (throws StoreLockedError when another process holds it, ConfigError for a bad
+ * tokens file) and wires everything. Timers start on `ready`; `close` ends watch streams first, then
+ * closes the store.
+ */
+export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInstance> {
+  const tokens = config.tokensFile === undefined ? null : Tokens.load(config.tokensFile);
+  const policy = compileAllowTargets(config.allowTargets);
+  const logger = pino(
+    // Tokens never reach the log: request logging is off and the header is redacted should anything log a request.
+    { level: config.logLevel, redact: ['req.headers.authorization', 'headers.authorization'] },
+    pino.destination(2),
+  );
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    // Reject unknown fields instead of silently dropping them (a typo like `spec.fork` must be a 400),
+    // and never coerce types: `"ttl": 2` is an error, not "2".
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Watch streams are long-lived; closing must not wait for them (push.close ends them first).
+    forceCloseConnections: true,
+  });
+
+  const store = Store.open(config.dataDir);
+  app.addHook('onClose', async () => store.close());
+
+  let metrics: Metrics | undefined;
+  const push = new Push({
+    deltaLogSize: config.deltaLogSize,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    maxWatchers: config.maxWatchers,
+    metrics: { written: (kind, n) => metrics?.written(kind, n), dropped: () => metrics?.dropped() },
+  });
+  let prober: Prober | undefined;
+  const registry = new Registry(store, push, {
+    changed: (op, startedAt) => metrics?.changed(op, startedAt),
+    targetsAdded: (targets) => prober?.kick(targets),
+  });
+  prober = new Prober(config.probeIntervalMs, () => registry.targets());
+  metrics = new Metrics({ sandboxes: () => registry.size, watchers: () => push.watcherCount, revision: () => registry.revision });
+  const ttl = new TtlSweeper(registry, config.sweepIntervalMs, app.log);
+  if (tokens !== null && tokens.weak > 0) {
+    app.log.warn({ tokens: tokens.weak }, `tokens shorter than ${Tokens.RECOMMENDED_LENGTH} characters are easy to guess`);
+  }
+
+  app.decorate('controlPlane', {
+    config,
+    registry,
+    push,
+    prober,
+    ttl,
+    metrics,
+    authenticated: tokens !== null,
+  } satisfies ControlPlane);
+
+  app.addHook('onReady', async () => {
+    ttl.start(); // first sweep now: sandboxes that expired while we were down go before we serve
+    push.start();
+    prober?.start();
+  });
+  app.addHook('preClose', async () => {
+    ttl.stop();
+    prober?.stop();
+    push.close();
+  });
+
+  if (tokens !== null) app.addHook('onRequest', accessHook(tokens));
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const error = toControlPlaneError(err);
+    if (error.status >= 500) request.log.error({ err }, 'request failed');
+    reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
+  });
+  app.setNotFoundHandler((request) => {
+    throw new ControlPlaneError('LANEWAY_ERR_ROUTE_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Laneway control plane',
+        version: '1',
+        description: 'Sandboxes in, per-workload route tables out (snapshot and Server-Sent Events push).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(tokens !== null ? { security: [{ bearer: [] }] } : {}),
+    },
+  });
+  await app.register(sandboxesApi, { registry, prober, policy });
+  await app.register(workloadsApi, { push });
+  await app.register(systemApi, { registry, push, metrics });
+  return app;
+}
+
+/** Maps anything thrown while serving a request to a ControlPlaneError (the `{"error":{code,message,field}}` body). */
+export function toControlPlaneError(err: FastifyError | Error): ControlPlaneError {
+  if (err instanceof ControlPlaneError) return err;
+  const fe = err as FastifyError;
+  if (fe.validation !== undefined && fe.validation.length > 0) {
+    const first = fe.validation[0] as { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string };
+    return validationError(fe.validationContext ?? 'body', first);
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ControlPlaneError('LANEWAY_ERR_BODY_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ControlPlaneError('LANEWAY_ERR_UNSUPPORTED_MEDIA_TYPE');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ControlPlaneError('LANEWAY_ERR_INVALID_BODY', fe.message);
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError && fe.statusCode === 400) return new ControlPlaneError('LANEWAY_ERR_INVALID_BODY', err.message);
+  const status = fe.statusCode ?? 500;
+  if (status === 413) return new ControlPlaneError('LANEWAY_ERR_BODY_TOO_LARGE');
+  if (status === 415) return new ControlPlaneError('LANEWAY_ERR_UNSUPPORTED_MEDIA_TYPE');
+  if (status >= 400 && status < 500) return new ControlPlaneError('LANEWAY_ERR_INVALID_BODY', fe.message);
+  // Anything else is our fault; the message could leak internals (paths, SQL), so the client gets the code only.
+  return new ControlPlaneError('LANEWAY_ERR_INTERNAL');
+}
+
+/** Turns an Ajv error into a 400 naming the field the way clients write it: `spec.forks[0].targets.8080`. */
+function validationError(
+  context: string,
+  e: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string },
+): ControlPlaneError {
+  const segments = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let problem = e.message ?? 'is invalid';
+  if (e.keyword === 'required') {
+    segments.push(String(e.params.missingProperty));
+    problem = 'is required';
+  } else if (e.keyword === 'additionalProperties') {
+    segments.push(String(e.params.additionalProperty));
+    problem = 'is not a known field';
+  }
+  let field = '';
+  let previous = '';
+  for (const segment of segments) {
+    // Only `forks` is an array; a numeric segment elsewhere is an object key (a port under `targets`).
+    if (previous === 'forks' && /^[0-9]+$/.test(segment)) field += `[${segment}]`;
+    else field += field === '' ? segment : `.${segment}`;
+    previous = segment;
+  }
+  if (field === '') field = context;
+  return new ControlPlaneError('LANEWAY_ERR_INVALID_FIELD', `${field}: ${problem}`, field);
+}

@@ -1,0 +1,106 @@
+// Bearer-token authentication: the tokens file, constant-time comparison, and the per-route access check.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ConfigError } from '../proxy/errors.js';
+import { ControlPlaneError } from './errors.js';
+
+export type Role = 'writer' | 'reader';
+/** What a route needs: `public` (health, OpenAPI), `read` (GETs, watches), `write` (changes). */
+export type Access = 'public' | 'read' | 'write';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+}
+
+interface Entry {
+  readonly role: Role;
+  readonly digest: Buffer;
+}
+
+export class Tokens {
+  readonly #entries: readonly Entry[];
+  /** tokens shorter than this are accepted but reported at startup as weak */
+  static readonly RECOMMENDED_LENGTH = 16;
+  readonly weak: number;
+
+  constructor(lines: readonly { role: Role; token: string }[]) {
+    this.#entries = lines.map(({ role, token }) => ({ role, digest: digest(token) }));
+    this.weak = lines.filter((l) => l.token.length < Tokens.RECOMMENDED_LENGTH).length;
+  }
+
+  /** Reads `role:token` lines (`#` comments and blank lines ignored); throws ConfigError naming the line. */
+  static load(path: string): Tokens {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError('--tokens-file', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    const lines: { role: Role; token: string }[] = [];
+    text.split(/\r?\n/).forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      const colon = line.indexOf(':');
+      const role = colon === -1 ? '' : line.slice(0, colon).trim();
+      const token = colon === -1 ? '' : line.slice(colon + 1).trim();
+      // The token itself never appears in the message: error output ends up in logs.
+      if (role !== 'writer' && role !== 'reader') {
+        throw new ConfigError('--tokens-file', `${path} line ${i + 1}: expected 'writer:<token>' or 'reader:<token>'`);
+      }
+      if (token === '' || /\s/.test(token)) throw new ConfigError('--tokens-file', `${path} line ${i + 1}: empty or blank-containing token`);
+      lines.push({ role, token });
+    });
+    if (lines.length === 0) throw new ConfigError('--tokens-file', `${path} has no tokens`);
+    return new Tokens(lines);
+  }
+
+  /**
+   * The role of `token`, or null. Both sides are hashed to fixed-length digests first, so the
+   * comparison time depends neither on the token's length nor on how many leading bytes match, and
+   * every entry is compared (no early exit) so timing does not tell which line matched.
+   */
+  roleOf(token: string): Role | null {
+    const presented = digest(token);
+    let role: Role | null = null;
+    for (const entry of this.#entries) {
+      if (timingSafeEqual(presented, entry.digest) && role !== 'writer') role = entry.role;
+    }
+    return role;
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1; scheme case-insensitive per RFC 9110 §11.1). */
+export function bearerToken(header: string | undefined): string | null {
+  if (header === undefined || header.length < 8) return null;
+  if (header.slice(0, 7).toLowerCase() !== 'bearer ') return null;
+  const token = header.slice(7).trim();
+  return token === '' ? null : token;
+}
+
+/** An onRequest hook enforcing each route's `config.access` (default `read`). */
+export function accessHook(tokens: Tokens) {
+  return async function checkAccess(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const access = request.routeOptions.config.access ?? 'read';
+    if (access === 'public') return;
+    const token = bearerToken(request.headers.authorization);
+    const role = token === null ? null : tokens.roleOf(token);
+    if (role === null) {
+      // RFC 6750 §3: a 401 names the scheme the client should use.
+      reply.header('www-authenticate', 'Bearer realm="laneway"');
+      throw new ControlPlaneError(
+        'LANEWAY_ERR_UNAUTHENTICATED',
+        token === null ? 'missing Authorization: Bearer <token>' : 'the bearer token is not valid',
+      );
+    }
+    if (access === 'write' && role !== 'writer') {
+      throw new ControlPlaneError('LANEWAY_ERR_FORBIDDEN', 'this operation needs a writer token; the token given is a reader token');
+    }
+  };
+}

@@ -1,0 +1,128 @@
+// The control plane's configuration: flags, then LANEWAY_* env, validated once into a frozen object.
+import { resolve } from 'node:path';
+import { ConfigError } from '../proxy/errors.js';
+import {
+  isLoopbackHost,
+  parseDurationMs,
+  parseFlags,
+  parseListenAddress,
+  parsePositiveInt,
+  type FlagSpec,
+} from '../cli/flags.js';
+import { compileAllowTargets } from './allow-targets.js';
+
+export interface ControlPlaneConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  /** directory holding `laneway.db` (created when missing) */
+  readonly dataDir: string;
+  /** `role:token` lines; undefined = no authentication (then loopback only unless `insecure`) */
+  readonly tokensFile: string | undefined;
+  readonly insecure: boolean;
+  /** host globs and CIDRs fork targets must match; empty = any target */
+  readonly allowTargets: readonly string[];
+  readonly probeIntervalMs: number;
+  /** SSE heartbeat comment period; the contract is "at least every 15 s" */
+  readonly heartbeatIntervalMs: number;
+  /** how often expired sandboxes are looked for */
+  readonly sweepIntervalMs: number;
+  /** deltas kept per workload for `Last-Event-ID` resume; older resumes get a fresh snapshot */
+  readonly deltaLogSize: number;
+  readonly maxWatchers: number;
+  readonly bodyLimitBytes: number;
+  readonly logLevel: string;
+}
+
+export const FLAGS = Object.freeze({
+  listen: { type: 'string' },
+  data: { type: 'string' },
+  'tokens-file': { type: 'string' },
+  insecure: { type: 'boolean' },
+  'allow-targets': { type: 'string', multiple: true },
+  'probe-interval': { type: 'string' },
+  'heartbeat-interval': { type: 'string' },
+  'delta-log-size': { type: 'string' },
+  'max-watchers': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Record<string, FlagSpec>);
+
+export const USAGE = `usage: laneway control-plane [flags]
+
+  --listen host:port        address to serve on (default 127.0.0.1:7070; port 0 picks a free one)
+  --data dir                 data directory for the SQLite store (default ./.laneway)
+  --tokens-file path         'role:token' lines (roles writer, reader); enables bearer authentication
+  --insecure                 allow a non-loopback --listen without --tokens-file
+  --allow-targets pat,...    host globs (*.default.svc) and CIDRs (10.0.0.0/8) fork targets must match
+  --probe-interval 2s        how often fork targets are probed over TCP
+  --heartbeat-interval 10s   SSE heartbeat period (at most 15s)
+  --delta-log-size 1024      deltas kept per workload for Last-Event-ID resume
+  --max-watchers 10000       concurrent watch streams accepted
+  --log-level info           pino level for the log on stderr (silent, error, warn, info, debug)
+Every flag can also be set as LANEWAY_<FLAG> (e.g. LANEWAY_LISTEN, LANEWAY_DATA).
+`;
+
+export const DEFAULTS = Object.freeze({
+  listen: '127.0.0.1:7070',
+  data: './.laneway',
+  probeInterval: '2s',
+  heartbeatInterval: '10s',
+  sweepIntervalMs: 1000,
+  deltaLogSize: 1024,
+  maxWatchers: 10_000,
+  // A sandbox spec is a few hundred bytes; 64 KiB leaves room for 64 forks with long names.
+  bodyLimitBytes: 64 * 1024,
+});
+
+const LOG_LEVELS = new Set(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']);
+const MAX_HEARTBEAT_MS = 15_000;
+
+/** Parses argv and env; throws ConfigError naming the flag. Returns undefined for --help. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControlPlaneConfig | undefined {
+  const { values } = parseFlags(argv, FLAGS, env);
+  if (values.help === true) return undefined;
+  const str = (name: string, fallback: string): string => (typeof values[name] === 'string' ? (values[name] as string) : fallback);
+
+  const listen = parseListenAddress('--listen', str('listen', DEFAULTS.listen));
+  const tokensFile = typeof values['tokens-file'] === 'string' ? resolve(values['tokens-file']) : undefined;
+  const insecure = values.insecure === true;
+  // Without tokens anyone who can reach the port can point traffic anywhere: only loopback is safe.
+  if (tokensFile === undefined && !insecure && !isLoopbackHost(listen.host)) {
+    throw new ConfigError('--listen', `${listen.host} is not a loopback address; use --tokens-file (or --insecure to accept an unauthenticated API)`);
+  }
+
+  const allowTargets = ((values['allow-targets'] as string[] | undefined) ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+  compileAllowTargets(allowTargets); // throws ConfigError on a bad pattern, at startup rather than per request
+
+  const probeIntervalMs = parseDurationMs('--probe-interval', str('probe-interval', DEFAULTS.probeInterval));
+  if (probeIntervalMs < 100) throw new ConfigError('--probe-interval', 'must be at least 100ms');
+  const heartbeatIntervalMs = parseDurationMs('--heartbeat-interval', str('heartbeat-interval', DEFAULTS.heartbeatInterval));
+  if (heartbeatIntervalMs < 10 || heartbeatIntervalMs > MAX_HEARTBEAT_MS) {
+    throw new ConfigError('--heartbeat-interval', 'must be between 10ms and 15s');
+  }
+  const logLevel = str('log-level', 'info');
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('--log-level', `expected one of ${[...LOG_LEVELS].join(', ')}`);
+
+  return Object.freeze({
+    listen: Object.freeze(listen),
+    dataDir: resolve(str('data', DEFAULTS.data)),
+    tokensFile,
+    insecure,
+    allowTargets: Object.freeze(allowTargets),
+    probeIntervalMs,
+    heartbeatIntervalMs,
+    sweepIntervalMs: DEFAULTS.sweepIntervalMs,
+    deltaLogSize: values['delta-log-size'] === undefined ? DEFAULTS.deltaLogSize : parsePositiveInt('--delta-log-size', String(values['delta-log-size']), 1_000_000),
+    maxWatchers: values['max-watchers'] === undefined ? DEFAULTS.maxWatchers : parsePositiveInt('--max-watchers', String(values['max-watchers']), 1_000_000),
+    bodyLimitBytes: DEFAULTS.bodyLimitBytes,
+    logLevel,
+  });
+}
+
+/** A complete config from partial overrides: what tests and embedders use instead of argv. */
+export function configWith(overrides: Partial<ControlPlaneConfig> & { dataDir: string }): ControlPlaneConfig {
+  const base = loadConfig([], {}) as ControlPlaneConfig;
+  return Object.freeze({ ...base, listen: { host: '127.0.0.1', port: 0 }, logLevel: 'silent', ...overrides });
+}

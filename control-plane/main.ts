@@ -1,0 +1,47 @@
+// `laneway control-plane`: reads config, opens the store, listens, prints one startup line, shuts down cleanly on SIGINT/SIGTERM.
+import type { AddressInfo } from 'node:net';
+import { buildApp } from './app.js';
+import { loadConfig, USAGE } from './config.js';
+import { StoreLockedError } from './store.js';
+
+export async function runControlPlane(argv: string[]): Promise<void> {
+  const config = loadConfig(argv);
+  if (config === undefined) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  let app;
+  try {
+    app = await buildApp(config);
+  } catch (err) {
+    // Not a flag mistake (exit 2) but an environment one: say so in one line (exit 1).
+    if (err instanceof StoreLockedError) throw new Error(err.message);
+    throw err;
+  }
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const { registry, authenticated } = app.controlPlane;
+  // Tests and the demo wait for "listening on http://host:port"; the log goes to stderr so stdout stays this one line.
+  process.stdout.write(
+    `laneway control-plane listening on http://${host}:${address.port} ` +
+      `(data ${config.dataDir}, revision ${registry.revision}, ${registry.size} sandboxes, ` +
+      `${authenticated ? 'bearer tokens required' : 'no authentication'})\n`,
+  );
+
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}

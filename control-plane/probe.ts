@@ -1,0 +1,90 @@
+// TCP health of fork targets: a target is ready when it accepts a connection; results feed each sandbox's phase.
+import { connect } from 'node:net';
+import { parseHostPort } from '../proxy/route-table.js';
+
+export interface TargetHealth {
+  readonly ready: boolean;
+  /** why it is not ready (`ECONNREFUSED`, `connect timeout after 1000ms`, `not probed yet`); null when ready */
+  readonly reason: string | null;
+  /** epoch ms of the last probe; null before the first */
+  readonly checkedAt: number | null;
+}
+
+const NOT_PROBED: TargetHealth = Object.freeze({ ready: false, reason: 'not probed yet', checkedAt: null });
+
+/**
+ * Probes every distinct `host:port` the sandboxes name, once per interval, plus at once when a new
+ * target appears (so `apply --wait` does not sit out a whole interval). A TCP connect is the
+ * cheapest signal that says "something listens there" without knowing the app's protocol.
+ */
+export class Prober {
+  readonly #intervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #targets: () => Iterable<string>;
+  readonly #health = new Map<string, TargetHealth>();
+  readonly #inFlight = new Set<string>();
+  #timer: NodeJS.Timeout | null = null;
+
+  /** `targets` lists the current `host:port` strings; it is called each round. */
+  constructor(intervalMs: number, targets: () => Iterable<string>) {
+    this.#intervalMs = intervalMs;
+    // A probe never outlives its round, so rounds cannot pile up.
+    this.#timeoutMs = Math.min(intervalMs, 2000);
+    this.#targets = targets;
+  }
+
+  health(target: string): TargetHealth {
+    return this.#health.get(target) ?? NOT_PROBED;
+  }
+
+  start(): void {
+    if (this.#timer !== null) return;
+    this.#timer = setInterval(() => void this.round(), this.#intervalMs);
+    this.#timer.unref();
+    void this.round();
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** Probes every current target once (forgetting targets no sandbox names any more); resolves when all answered. */
+  async round(): Promise<void> {
+    const current = new Set(this.#targets());
+    for (const target of this.#health.keys()) if (!current.has(target)) this.#health.delete(target);
+    await Promise.all([...current].map((target) => this.probe(target)));
+  }
+
+  /** Probes the targets not seen before, now. */
+  kick(targets: Iterable<string>): void {
+    for (const target of targets) if (!this.#health.has(target)) void this.probe(target);
+  }
+
+  async probe(target: string): Promise<void> {
+    if (this.#inFlight.has(target)) return;
+    const parsed = parseHostPort(target);
+    if (parsed === undefined) return;
+    this.#inFlight.add(target);
+    const host = parsed.host.startsWith('[') ? parsed.host.slice(1, -1) : parsed.host;
+    const result = await tcpCheck(host, parsed.port, this.#timeoutMs);
+    this.#inFlight.delete(target);
+    this.#health.set(target, Object.freeze({ ready: result === null, reason: result, checkedAt: Date.now() }));
+  }
+}
+
+/** Resolves null when `host:port` accepts a TCP connection, else the reason. */
+function tcpCheck(host: string, port: number, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (reason: string | null): void => {
+      socket.removeAllListeners();
+      socket.on('error', () => {}); // a late error after destroy must not become an uncaught exception
+      socket.destroy();
+      resolve(reason);
+    };
+    socket.setTimeout(timeoutMs, () => done(`connect timeout after ${timeoutMs}ms`));
+    socket.once('connect', () => done(null));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+  });
+}
