@@ -1,5 +1,6 @@
 // Route tables per workload, versioned: the current snapshot, a bounded delta log for Last-Event-ID resume, and SSE fan-out to watchers.
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Route, RouteSnapshot } from '../proxy/route-table.js';
 
 /** One workload's part of a change. A sandbox forks a workload at most once, so a change has at most one delta per workload. */
@@ -13,11 +14,56 @@ export interface PushMetrics {
   dropped(): void;
 }
 
-/** A serialized SSE event: built once per change and workload, written to every watcher as is. */
-interface Frame {
+/**
+ * A serialized SSE event, built once per change and workload and written to every watcher as is:
+ * `chunk` is the event already framed as an HTTP/1.1 chunk (RFC 9112 §7.1) and encoded to bytes.
+ */
+class Frame {
   readonly revision: number;
+  readonly kind: 'snapshot' | 'upsert' | 'delete';
   readonly text: string;
-  readonly kind: 'upsert' | 'delete';
+  readonly chunk: Buffer;
+
+  constructor(revision: number, kind: 'snapshot' | 'upsert' | 'delete', data: string) {
+    this.revision = revision;
+    this.kind = kind;
+    this.text = `id: ${revision}\nevent: ${kind}\ndata: ${data}\n\n`;
+    this.chunk = toChunk(this.text);
+  }
+}
+
+function toChunk(text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`, 'latin1'), body, Buffer.from('\r\n', 'latin1')]);
+}
+
+/**
+ * One open stream. Events go straight to the socket as pre-framed chunks: with 1,000 watchers,
+ * `res.write(string)` re-encoded the string and re-built the chunk header once per watcher, and that
+ * per-watcher work, not the syscalls, was most of the fan-out time (see README.section.md "Push latency" for the measurement).
+ * The response's own chunked state stays consistent because every byte we add is a whole chunk, and
+ * `res.end()` still writes the terminating `0\r\n\r\n`.
+ */
+class Watcher {
+  readonly res: ServerResponse;
+  readonly socket: Socket;
+  /** HTTP/1.0 clients get an unframed, close-delimited body: write through the response for them */
+  readonly chunked: boolean;
+
+  constructor(res: ServerResponse) {
+    this.res = res;
+    this.socket = res.socket as Socket;
+    this.chunked = res.chunkedEncoding;
+  }
+
+  /** false when the socket is gone or too far behind */
+  send(text: string, chunk: Buffer): boolean {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableLength > MAX_BUFFERED_BYTES) return false;
+    if (this.chunked) socket.write(chunk);
+    else this.res.write(text);
+    return true;
+  }
 }
 
 /**
@@ -26,6 +72,7 @@ interface Frame {
  */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT = ': hb\n\n';
+const HEARTBEAT_CHUNK = toChunk(HEARTBEAT);
 
 class Channel {
   revision = 0;
@@ -34,7 +81,7 @@ class Channel {
   /** resumes from any revision in [floor, revision] are served from `log` */
   floor = 0;
   readonly log: Frame[] = [];
-  readonly watchers = new Set<ServerResponse>();
+  readonly watchers = new Set<Watcher>();
   /** cached, invalidated by each change: 1,000 watchers connecting serialize the snapshot once */
   #snapshotJson: string | null = null;
   readonly workload: string;
@@ -118,38 +165,44 @@ export class Push {
       }
       channel.revision = revision;
       channel.invalidate();
-      const frame: Frame = { revision, kind: delta.type, text: `id: ${revision}\nevent: ${delta.type}\ndata: ${data}\n\n` };
+      const frame = new Frame(revision, delta.type, data);
       channel.log.push(frame);
       if (channel.log.length > deltaLogSize) channel.floor = (channel.log.shift() as Frame).revision;
       if (channel.watchers.size === 0) continue;
-      for (const res of channel.watchers) this.#write(channel, res, frame.text);
-      metrics.written(delta.type, channel.watchers.size);
+      let written = 0;
+      for (const watcher of channel.watchers) {
+        if (watcher.send(frame.text, frame.chunk)) written++;
+        else this.#drop(channel, watcher);
+      }
+      metrics.written(delta.type, written);
     }
   }
 
   /**
-   * Starts a watch stream on `res` (already answered 200 with SSE headers). With a `lastEventId`
-   * whose following deltas are all still in the log, sends only those; otherwise a snapshot. Nothing
-   * awaits between reading the channel and registering the watcher, so no change can fall in between.
+   * Starts a watch stream on `res` (headers already flushed). With a `lastEventId` whose following
+   * deltas are all still in the log, sends only those; otherwise a snapshot. Nothing awaits between
+   * reading the channel and registering the watcher, so no change can fall in between.
    */
   watch(workload: string, res: ServerResponse, lastEventId: number | undefined): void {
     const channel = this.#channel(workload);
     const { metrics } = this.#options;
+    const watcher = new Watcher(res);
     if (lastEventId !== undefined && lastEventId >= channel.floor && lastEventId <= channel.revision) {
       let first = channel.log.length;
       while (first > 0 && (channel.log[first - 1] as Frame).revision > lastEventId) first--;
       for (let i = first; i < channel.log.length; i++) {
         const frame = channel.log[i] as Frame;
-        res.write(frame.text);
-        metrics.written(frame.kind, 1);
+        watcher.send(frame.text, frame.chunk);
+        metrics.written(frame.kind as 'upsert' | 'delete', 1);
       }
     } else {
-      res.write(`id: ${channel.revision}\nevent: snapshot\ndata: ${channel.snapshotJson()}\n\n`);
+      const frame = new Frame(channel.revision, 'snapshot', channel.snapshotJson());
+      watcher.send(frame.text, frame.chunk);
       metrics.written('snapshot', 1);
     }
-    channel.watchers.add(res);
+    channel.watchers.add(watcher);
     this.#watcherCount++;
-    res.once('close', () => this.#unwatch(channel, res));
+    res.once('close', () => this.#unwatch(channel, watcher));
   }
 
   hasCapacity(): boolean {
@@ -161,7 +214,7 @@ export class Push {
     if (this.#heartbeat !== null) return;
     this.#heartbeat = setInterval(() => {
       for (const channel of this.#channels.values()) {
-        for (const res of channel.watchers) this.#write(channel, res, HEARTBEAT);
+        for (const watcher of channel.watchers) if (!watcher.send(HEARTBEAT, HEARTBEAT_CHUNK)) this.#drop(channel, watcher);
       }
     }, this.#options.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -173,22 +226,19 @@ export class Push {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     this.#heartbeat = null;
     for (const channel of this.#channels.values()) {
-      for (const res of channel.watchers) res.end();
+      for (const watcher of channel.watchers) watcher.res.end();
     }
   }
 
-  #write(channel: Channel, res: ServerResponse, text: string): void {
-    if (res.writableLength > MAX_BUFFERED_BYTES) {
-      this.#options.metrics.dropped();
-      this.#unwatch(channel, res);
-      res.destroy();
-      return;
-    }
-    res.write(text);
+  /** A watcher that cannot take more (gone, or a slow reader past the buffer cap) is cut; it resumes with Last-Event-ID. */
+  #drop(channel: Channel, watcher: Watcher): void {
+    if (!watcher.socket.destroyed) this.#options.metrics.dropped();
+    this.#unwatch(channel, watcher);
+    watcher.res.destroy();
   }
 
-  #unwatch(channel: Channel, res: ServerResponse): void {
-    if (!channel.watchers.delete(res)) return;
+  #unwatch(channel: Channel, watcher: Watcher): void {
+    if (!channel.watchers.delete(watcher)) return;
     this.#watcherCount--;
     // A channel for a workload nothing ever touched exists only for its watchers; forget it with them,
     // so clients watching made-up names cannot grow memory.

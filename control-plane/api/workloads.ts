@@ -112,9 +112,10 @@ export async function workloadsApi(app: FastifyInstance, { push }: WorkloadsOpti
         // nginx and similar proxies buffer responses by default, which would hold events back.
         'x-accel-buffering': 'no',
       });
+      // Headers go out now, on their own: events are then written to the socket as whole chunks, and an
+      // up-to-date resume (nothing to send yet) still learns at once that it is connected.
+      res.flushHeaders();
       push.watch(workload, res, lastEventId);
-      // Nothing to send yet (an up-to-date resume): still answer now so the client knows it is connected.
-      if (!res.headersSent) res.flushHeaders();
     },
   );
 }
