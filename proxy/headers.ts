@@ -146,6 +146,11 @@ export function scanHeaders(raw: readonly string[], rules: HeaderRules): Inbound
 
 /** Removes headers named in `Connection` (RFC 9110 §7.6.1); rare, so it may allocate. */
 function dropConnectionListed(connection: string, forward: string[]): void {
+  // The usual values name no extra headers: skip the split (seen at 0.5% self time under load).
+  if (connection.length <= 10) {
+    const lower = connection.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return;
+  }
   const listed = new Set<string>();
   for (const token of connection.toLowerCase().split(',')) {
     const t = token.trim();

@@ -1,51 +1,97 @@
-// The data-plane listeners: one server per `--port`, wired to forwarding and tunnelling, with bounded drain.
-import { createServer, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+// The data-plane listeners: one port per `--port`, HTTP/1.1 and h2c told apart by the connection preface, with bounded drain.
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Http2Session } from 'node:http2';
 import type { Forwarder } from './forward.js';
 import type { Tunneler } from './tunnel.js';
+import type { H2Forwarder } from './h2.js';
 import type { Stats } from './metrics.js';
 import type { PortMapping } from './config.js';
 
 export interface ListenerOptions {
-  readonly host: string;
   readonly ports: readonly PortMapping[];
   readonly idleTimeoutMs: number;
 }
 
-export class Listeners {
-  readonly servers: Server[] = [];
-  readonly #stats: Stats;
-  readonly #sockets = new Set<Socket>();
+/** "PRI" starts the HTTP/2 client preface (RFC 9113 §3.4); no HTTP/1.1 method does. */
+const P = 0x50;
+const R = 0x52;
+const I = 0x49;
 
-  constructor(options: ListenerOptions, forwarder: Forwarder, tunneler: Tunneler, stats: Stats) {
-    this.#stats = stats;
-    const onSocketClose = (socket: Socket): void => {
-      this.#sockets.delete(socket);
+function looksLikeH2(chunk: Buffer): boolean | undefined {
+  if (chunk.length === 0) return undefined;
+  if (chunk[0] !== P) return false;
+  if (chunk.length < 2) return undefined;
+  if (chunk[1] !== R) return false;
+  if (chunk.length < 3) return undefined;
+  return chunk[2] === I;
+}
+
+export class Listeners {
+  readonly #front: NetServer[] = [];
+  readonly #http1: HttpServer[] = [];
+  readonly #h2: H2Forwarder[];
+  readonly #sockets = new Set<Socket>();
+  readonly #sessions = new Set<Http2Session>();
+
+  constructor(options: ListenerOptions, forwarder: Forwarder, tunneler: Tunneler, h2: H2Forwarder[], stats: Stats) {
+    this.#h2 = h2;
+    const sockets = this.#sockets;
+    const onSocketClose = function (this: Socket): void {
+      sockets.delete(this);
       stats.openConnections--;
     };
-    for (const { appPort } of options.ports) {
-      const server = createServer(
+    options.ports.forEach(({ appPort }, i) => {
+      const http1 = createHttpServer(
         {
           keepAliveTimeout: options.idleTimeoutMs,
-          // Uploads and downloads may legitimately take long; idleness is bounded by keepAliveTimeout and upstream timeouts.
+          // Uploads and downloads may legitimately take long; idleness is bounded by keep-alive and upstream timeouts.
           requestTimeout: 0,
           noDelay: true,
         },
         (req, res) => forwarder.handle(req, res, appPort),
       );
-      server.on('upgrade', (req, socket, head) => tunneler.handle(req, socket, head, appPort));
-      server.on('connection', (socket: Socket) => {
-        stats.openConnections++;
-        this.#sockets.add(socket);
-        socket.once('close', () => onSocketClose(socket));
+      http1.on('upgrade', (req, socket, head) => tunneler.handle(req, socket, head, appPort));
+      const h2server = h2[i]!.server;
+      h2server.on('session', (session: Http2Session) => {
+        this.#sessions.add(session);
+        session.once('close', () => this.#sessions.delete(session));
       });
-      this.servers.push(server);
-    }
+      // Sniffing costs one extra read callback per connection, not per request.
+      const front = createNetServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+        stats.openConnections++;
+        sockets.add(socket);
+        socket.once('close', onSocketClose);
+        socket.on('error', () => socket.destroy());
+        let buffered: Buffer | null = null;
+        const onData = (chunk: Buffer): void => {
+          const data = buffered === null ? chunk : Buffer.concat([buffered, chunk]);
+          const h2c = looksLikeH2(data);
+          if (h2c === undefined) {
+            buffered = data;
+            return;
+          }
+          socket.off('data', onData);
+          socket.pause();
+          socket.unshift(data);
+          if (h2c) {
+            // The HTTP/2 session reads what is buffered itself on the next tick; resuming would emit it to nobody.
+            h2server.emit('connection', socket);
+          } else {
+            http1.emit('connection', socket);
+            socket.resume();
+          }
+        };
+        socket.on('data', onData);
+      });
+      this.#front.push(front);
+      this.#http1.push(http1);
+    });
   }
 
   async listen(host: string, ports: readonly PortMapping[]): Promise<void> {
     await Promise.all(
-      this.servers.map(
+      this.#front.map(
         (server, i) =>
           new Promise<void>((resolve, reject) => {
             server.once('error', reject);
@@ -59,23 +105,26 @@ export class Listeners {
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish (closing keep-alive connections as they go idle),
-   * and after `timeoutMs` closes whatever is left. Resolves true when everything finished in time.
+   * Stops accepting, lets in-flight requests finish (closing keep-alive connections as they go idle,
+   * sending GOAWAY to HTTP/2 clients), and after `timeoutMs` closes whatever is left.
+   * Resolves true when everything finished in time.
    */
   async drain(timeoutMs: number, inFlight: () => number): Promise<boolean> {
-    for (const server of this.servers) server.close();
+    for (const server of this.#front) server.close();
+    for (const session of this.#sessions) session.close();
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      for (const server of this.servers) server.closeIdleConnections();
-      if (inFlight() === 0 && this.#sockets.size === 0) return true;
+      for (const server of this.#http1) server.closeIdleConnections();
       if (inFlight() === 0) {
         // Idle keep-alive and upgraded sockets: nothing is lost by closing them now.
         for (const socket of this.#sockets) socket.destroySoon();
+        if (this.#sockets.size === 0) return true;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 25));
     }
-    for (const server of this.servers) server.closeAllConnections();
+    const clean = inFlight() === 0;
     for (const socket of this.#sockets) socket.destroy();
-    return this.#stats !== undefined && inFlight() === 0;
+    for (const h2 of this.#h2) h2.close();
+    return clean;
   }
 }

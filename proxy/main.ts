@@ -10,6 +10,7 @@ import { RouteState } from './route-state.js';
 import { Router } from './router.js';
 import { RoutesFileSource } from './routes-file.js';
 import { Tunneler } from './tunnel.js';
+import { H2Forwarder } from './h2.js';
 import { Upstreams } from './upstreams.js';
 
 export interface RunningSidecar {
@@ -64,12 +65,17 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     fallbackToBaseline: config.fallback === 'baseline',
     accessLog,
   };
+  const h2 = config.ports.map(
+    ({ appPort }) => new H2Forwarder(ctx, { appHost: config.appHost, connectTimeoutMs: config.connectTimeoutMs, maxSessions: config.maxPools }, appPort),
+  );
   const listeners = new Listeners(
-    { host: config.listenHost, ports: config.ports, idleTimeoutMs: config.idleTimeoutMs },
+    { ports: config.ports, idleTimeoutMs: config.idleTimeoutMs },
     new Forwarder(ctx),
     new Tunneler(ctx, { appHost: config.appHost, connectTimeoutMs: config.connectTimeoutMs }),
+    h2,
     stats,
   );
+  const inFlight = (): number => stats.inFlight + h2.reduce((n, f) => n + f.inFlight, 0);
   let draining = false;
   const admin = createAdminServer({ routes, registry: createRegistry(stats), draining: () => draining });
 
@@ -96,8 +102,8 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     routes,
     async stop() {
       draining = true;
-      log.info({ inFlight: stats.inFlight }, 'draining');
-      const clean = await listeners.drain(config.drainTimeoutMs, () => stats.inFlight);
+      log.info({ inFlight: inFlight() }, 'draining');
+      const clean = await listeners.drain(config.drainTimeoutMs, inFlight);
       source.stop();
       await upstreams.close();
       admin.close();

@@ -1,0 +1,233 @@
+// HTTP/2 cleartext (h2c) and gRPC: route each stream by baggage, forward over pooled HTTP/2 sessions, keep trailers and resets.
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { connect } from 'node:net';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
+import { HOPS_HEADER, InboundHeaders, type HeaderRules } from './headers.js';
+import { Decision, type Stats } from './metrics.js';
+import { REFUSE, SANDBOX, type Router, type Routed } from './router.js';
+import type { Target } from './route-table.js';
+
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** Sessions our connect timer destroyed: their streams fail with a timeout code, not "unreachable". */
+const timedOut = new WeakSet<ClientHttp2Session>();
+
+/** gRPC status codes we produce (grpc/doc/statuscodes.md). */
+const GRPC_UNAVAILABLE = '14';
+const GRPC_DEADLINE_EXCEEDED = '4';
+const GRPC_INTERNAL = '13';
+
+/** Headers an HTTP/2 proxy must not copy between connections (RFC 9113 §8.2.2) or that we set ourselves. */
+const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', HOPS_HEADER]);
+
+export interface H2Options {
+  readonly appHost: string;
+  readonly connectTimeoutMs: number;
+  readonly maxSessions: number;
+}
+
+export interface H2Context {
+  readonly rules: HeaderRules;
+  readonly router: Router;
+  readonly stats: Stats;
+  readonly log: Logger;
+}
+
+/** One multiplexed HTTP/2 session per upstream origin; replaced when it closes or receives GOAWAY. */
+class SessionPool {
+  readonly #sessions: LRUCache<string, ClientHttp2Session>;
+  readonly #connectTimeoutMs: number;
+
+  constructor(max: number, connectTimeoutMs: number) {
+    this.#connectTimeoutMs = connectTimeoutMs;
+    this.#sessions = new LRUCache<string, ClientHttp2Session>({
+      max,
+      dispose: (session) => {
+        if (!session.closed) session.close();
+      },
+    });
+  }
+
+  get(host: string, port: number): ClientHttp2Session {
+    const origin = `${host}:${port}`;
+    const existing = this.#sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+    const bareHost = host.replace(/^\[|\]$/g, '');
+    const session = http2.connect(`http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`, {
+      createConnection: () => connect({ host: bareHost, port, noDelay: true }),
+    });
+    const timer = setTimeout(() => {
+      timedOut.add(session);
+      session.destroy(Object.assign(new Error(`connect timeout after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, this.#connectTimeoutMs);
+    session.once('connect', () => clearTimeout(timer));
+    const forget = (): void => {
+      clearTimeout(timer);
+      if (this.#sessions.peek(origin) === session) this.#sessions.delete(origin);
+    };
+    // GOAWAY: streams already open finish on this session; new ones get a fresh session.
+    session.once('goaway', forget);
+    session.once('close', forget);
+    session.on('error', forget);
+    this.#sessions.set(origin, session);
+    return session;
+  }
+
+  close(): void {
+    for (const session of this.#sessions.values()) session.close();
+    this.#sessions.clear();
+  }
+}
+
+export class H2Forwarder {
+  readonly server: http2.Http2Server;
+  readonly #ctx: H2Context;
+  readonly #options: H2Options;
+  readonly #pool: SessionPool;
+  inFlight = 0;
+
+  constructor(ctx: H2Context, options: H2Options, appPort: number) {
+    this.#ctx = ctx;
+    this.#options = options;
+    this.#pool = new SessionPool(options.maxSessions, options.connectTimeoutMs);
+    this.server = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
+    this.server.on('stream', (stream, headers, flags) => this.#handle(stream, headers, flags, appPort));
+    this.server.on('sessionError', () => {});
+  }
+
+  #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, appPort: number): void {
+    const ctx = this.#ctx;
+    stream.on('error', () => {});
+    const inbound = new InboundHeaders();
+    const out: OutgoingHttpHeaders = {};
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined || DROP.has(name)) continue;
+      out[name] = value;
+    }
+    const str = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : v);
+    inbound.baggage = str(headers.baggage);
+    inbound.tracestate = str(headers.tracestate);
+    inbound.otBaggage = str(headers[`ot-baggage-${ctx.rules.keyName.toLowerCase()}`]);
+    inbound.uberctx = str(headers[`uberctx-${ctx.rules.keyName.toLowerCase()}`]);
+    const hops = Number(str(headers[HOPS_HEADER]));
+    inbound.hops = Number.isInteger(hops) && hops > 0 ? hops : 0;
+
+    const routed: Routed = { route: undefined, target: undefined, error: undefined };
+    const decision = ctx.router.decide(inbound, appPort, routed);
+    const grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
+    if (decision === REFUSE) {
+      this.#fail(stream, routed, routed.error as SidecarErrorCode, grpc);
+      return;
+    }
+    const sandbox = decision === SANDBOX;
+    const target = routed.target as Target | undefined;
+    const session = sandbox ? this.#pool.get(target!.host, target!.port) : this.#pool.get(this.#options.appHost, appPort);
+    const peer = stream.session?.socket?.remoteAddress;
+    const xff = str(headers['x-forwarded-for']);
+    if (peer) out['x-forwarded-for'] = xff ? `${xff}, ${peer}` : peer;
+    out.via = headers.via ? `${str(headers.via)}, 2 laneway` : '2 laneway';
+    if (sandbox) out[HOPS_HEADER] = String(inbound.hops + 1);
+
+    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    let upstream: ClientHttp2Stream;
+    try {
+      upstream = session.request(out, { endStream });
+    } catch {
+      this.#fail(stream, routed, sandbox ? 'LANEWAY_ERR_SANDBOX_UNREACHABLE' : 'LANEWAY_ERR_BASELINE_UNREACHABLE', grpc);
+      return;
+    }
+    this.inFlight++;
+    let responded = false;
+    let finished = false;
+    const finish = (decisionIndex: number): void => {
+      if (finished) return;
+      finished = true;
+      this.inFlight--;
+      ctx.stats.h2Requests[decisionIndex]!++;
+    };
+
+    upstream.on('response', (resHeaders, resFlags) => {
+      responded = true;
+      const headersOut: OutgoingHttpHeaders = {};
+      for (const name in resHeaders) {
+        if (!DROP.has(name)) headersOut[name] = resHeaders[name];
+      }
+      if (sandbox) headersOut['laneway-sandbox'] = routed.route!.sandbox;
+      if (stream.destroyed) return;
+      if ((resFlags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+        // Trailers-only response (how gRPC reports most errors): status lives in these headers.
+        stream.respond(headersOut, { endStream: true });
+        return;
+      }
+      stream.respond(headersOut, { waitForTrailers: true });
+      upstream.pipe(stream);
+    });
+    let trailers: OutgoingHttpHeaders | null = null;
+    upstream.on('trailers', (t) => {
+      trailers = {};
+      for (const name in t) trailers[name] = t[name];
+    });
+    stream.on('wantTrailers', () => {
+      if (trailers !== null) stream.sendTrailers(trailers);
+      else stream.close(NGHTTP2_NO_ERROR);
+    });
+    if (!endStream) stream.pipe(upstream);
+
+    upstream.on('close', () => {
+      const code = upstream.rstCode ?? NGHTTP2_NO_ERROR;
+      if (!responded) {
+        if (stream.destroyed || stream.closed) {
+          finish(Decision.error);
+          return;
+        }
+        // Never reached the upstream (connect failure, refused stream): answer promptly, never hang.
+        const timeout = timedOut.has(session);
+        const errorCode: SidecarErrorCode = sandbox
+          ? timeout ? 'LANEWAY_ERR_SANDBOX_TIMEOUT' : 'LANEWAY_ERR_SANDBOX_UNREACHABLE'
+          : timeout ? 'LANEWAY_ERR_BASELINE_TIMEOUT' : 'LANEWAY_ERR_BASELINE_UNREACHABLE';
+        ctx.stats.upstreamError(errorCode);
+        this.#fail(stream, routed, errorCode, grpc);
+        finish(Decision.error);
+        return;
+      }
+      if (code !== NGHTTP2_NO_ERROR && !stream.closed) stream.close(code); // upstream reset → reset the client stream
+      finish(sandbox ? Decision.sandbox : Decision.baseline);
+    });
+    upstream.on('error', () => {});
+    // Client cancelled (RST_STREAM) or went away: cancel upstream too, so the server sees it.
+    stream.on('close', () => {
+      if (!upstream.closed) upstream.close(stream.rstCode && stream.rstCode !== NGHTTP2_NO_ERROR ? stream.rstCode : NGHTTP2_CANCEL);
+    });
+  }
+
+  #fail(stream: ServerHttp2Stream, routed: Routed, code: SidecarErrorCode, grpc: boolean): void {
+    if (stream.destroyed || stream.closed || stream.headersSent) {
+      if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      return;
+    }
+    const target = routed.target === undefined ? undefined : `${routed.target.host}:${routed.target.port}`;
+    const headers: OutgoingHttpHeaders = { 'laneway-error': code };
+    if (routed.route !== undefined) headers['laneway-sandbox'] = routed.route.sandbox;
+    if (grpc) {
+      // gRPC clients read the status from a trailers-only response; HTTP 200 is what the protocol requires.
+      const status = code.endsWith('TIMEOUT') ? GRPC_DEADLINE_EXCEEDED : code === 'LANEWAY_ERR_LOOP_DETECTED' || code === 'LANEWAY_ERR_BAD_REQUEST' ? GRPC_INTERNAL : GRPC_UNAVAILABLE;
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': status, 'grpc-message': encodeURIComponent(`${code}: ${SIDECAR_ERRORS[code].message}${target ? ` (${target})` : ''}`), ...headers },
+        { endStream: true },
+      );
+    } else {
+      const body = errorBody(code, routed.route?.sandbox, target);
+      stream.respond({ ':status': SIDECAR_ERRORS[code].status, 'content-type': 'application/json', ...headers });
+      stream.end(body);
+    }
+    this.#ctx.stats.h2Requests[Decision.error]!++;
+  }
+
+  close(): void {
+    this.#pool.close();
+    this.server.close();
+  }
+}
