@@ -97,7 +97,8 @@ export class Store {
   static open(dataDir: string): Store {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const path = join(dataDir, DB_FILE);
-    const db = new Database(path, { timeout: 2000 });
+    // Only another process can hold the lock (one connection here); fail fast rather than wait for it.
+    const db = new Database(path, { timeout: 250 });
     try {
       // EXCLUSIVE before WAL: SQLite then keeps the WAL index in heap memory (no -shm file) and the
       // file lock stays held, so a second control plane on the same directory fails instead of
