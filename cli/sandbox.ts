@@ -201,7 +201,9 @@ function age(iso: string | null): string {
   if (iso === null) return '-';
   const ms = Date.parse(iso) - Date.now();
   const abs = Math.abs(ms);
-  const text = abs < 120_000 ? `${Math.round(abs / 1000)}s` : abs < 7_200_000 ? `${Math.round(abs / 60_000)}m` : abs < 172_800_000 ? `${Math.round(abs / 3_600_000)}h` : `${Math.round(abs / 86_400_000)}d`;
+  // Switch units at 1.5× (90s, 90m, 36h) so a TTL of 2h shows as "2h", not "120m", a second after apply.
+  const text =
+    abs < 90_000 ? `${Math.round(abs / 1000)}s` : abs < 5_400_000 ? `${Math.round(abs / 60_000)}m` : abs < 129_600_000 ? `${Math.round(abs / 3_600_000)}h` : `${Math.round(abs / 86_400_000)}d`;
   return ms >= 0 ? `in ${text}` : `${text} ago`;
 }
 
