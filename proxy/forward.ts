@@ -108,9 +108,14 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     // Client is slower than the upstream: pause the upstream socket until the client drains.
     if (!this.#drainHooked) {
       this.#drainHooked = true;
-      this.res.on('drain', this.#resume as () => void);
+      this.res.on('drain', onResponseDrain);
     }
     return false;
+  }
+
+  /** undici's resume belongs to the upstream connection, which serves other requests after ours: only resume while ours runs. */
+  resumeUpstream(): void {
+    if (!this.#done && this.#resume !== null) this.#resume();
   }
 
   onComplete(trailers: Buffer[] | string[] | null): void {
@@ -187,6 +192,11 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     this.#ctx.stats.requests[decision]!++;
     if (this.#ctx.accessLog !== null) this.#ctx.accessLog(this);
   }
+}
+
+/** Shared `drain` listener (no per-request closure). */
+function onResponseDrain(this: TrackedResponse): void {
+  this[kHandler]?.resumeUpstream();
 }
 
 /** Shared `close` listener (no per-request closure): the handler hangs off the response. */
