@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<Command>> = {
   sandbox: async () => (await import('./sandbox.js')).runSandboxCommand,
   routes: async () => (await import('./sandbox.js')).runRoutesCommand,
   sidecar: async () => (await import('../proxy/main.js')).runSidecar,
+  demo: async () => (await import('../demo/main.js')).runDemo,
 };
 
 async function main(argv: string[]): Promise<void> {
