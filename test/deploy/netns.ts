@@ -2,6 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 /** Namespaces this helper creates are named `lwt-<pid>-<id>-<role>`, so stale ones can be told apart. */
 const PREFIX = 'lwt-';
@@ -63,6 +64,52 @@ function sweepStale(): void {
         /* raced with another sweeper */
       }
     }
+  }
+}
+
+const CLIENT = fileURLToPath(new URL('fixtures/client.mjs', import.meta.url));
+
+export interface HttpResult {
+  readonly status?: number;
+  readonly headers?: Record<string, string | string[] | undefined>;
+  readonly body?: any;
+  /** the socket error code when there was no response */
+  readonly error?: string;
+}
+
+/** Requests made by a process inside a namespace, each on a fresh connection; one JSON line each way. */
+export class NsClient {
+  readonly #proc: NsProcess;
+  readonly #pending = new Map<number, (r: HttpResult) => void>();
+  #next = 0;
+  #buffer = '';
+
+  constructor(proc: NsProcess) {
+    this.#proc = proc;
+    proc.child.stdout!.on('data', (d: Buffer) => {
+      this.#buffer += d.toString();
+      let nl: number;
+      while ((nl = this.#buffer.indexOf('\n')) !== -1) {
+        const line = this.#buffer.slice(0, nl);
+        this.#buffer = this.#buffer.slice(nl + 1);
+        if (!line.startsWith('{')) continue;
+        const { id, ...result } = JSON.parse(line) as HttpResult & { id: number };
+        this.#pending.get(id)?.(result);
+        this.#pending.delete(id);
+      }
+    });
+  }
+
+  request(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<HttpResult> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer for ${url} within 10s`)), 10_000);
+      this.#pending.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.#proc.child.stdin!.write(`${JSON.stringify({ id, url, ...options })}\n`);
+    });
   }
 }
 
@@ -143,9 +190,9 @@ export class NetnsNode {
   }
 
   /** Starts a long-running process inside `ns`; resolves once its output matches `ready`. */
-  async start(ns: string, cmd: string, args: readonly string[], ready: RegExp, timeoutMs = 15_000): Promise<NsProcess> {
+  async start(ns: string, cmd: string, args: readonly string[], ready: RegExp, timeoutMs = 15_000, stdin = false): Promise<NsProcess> {
     // `ip netns exec` execs the command, so the child's pid is the command's own: signals reach it.
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     this.#processes.add(child);
     const exited = once(child, 'exit');
     void exited.then(() => this.#processes.delete(child));
@@ -177,6 +224,12 @@ export class NetnsNode {
         clearTimeout(timer);
       },
     };
+  }
+
+  /** An HTTP client living in `ns` (fixtures/client.mjs), for requests made from inside that namespace. */
+  async client(ns: string): Promise<NsClient> {
+    const proc = await this.start(ns, process.execPath, [CLIENT], /client ready/, 15_000, true);
+    return new NsClient(proc);
   }
 
   /** Kills what is still running and deletes every namespace; safe to call twice. */
