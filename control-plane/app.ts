@@ -56,6 +56,8 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // Watch streams are long-lived; closing must not wait for them (push.close ends them first).
     forceCloseConnections: true,
+    // Fastify's own closing 503 has another body shape; ours (below) keeps the error contract.
+    return503OnClosing: false,
   });
 
   const store = Store.open(config.dataDir);
@@ -95,7 +97,12 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
     push.start();
     prober?.start();
   });
+  let closing = false;
+  app.addHook('onRequest', async () => {
+    if (closing) throw new ControlPlaneError('LANEWAY_ERR_SHUTTING_DOWN');
+  });
   app.addHook('preClose', async () => {
+    closing = true;
     ttl.stop();
     prober?.stop();
     push.close();
