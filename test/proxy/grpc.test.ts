@@ -216,6 +216,18 @@ describe('gRPC through the sidecar', () => {
   });
 });
 
+/** GET over an existing HTTP/2 session; resolves with the body text. */
+function h2Text(session: http2.ClientHttp2Session, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':path': path });
+    let text = '';
+    req.on('data', (d: Buffer) => (text += d.toString()));
+    req.on('end', () => resolve(text));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('HTTP/1.1 and h2c on one port', () => {
   let app: NetServer;
   let sc: SidecarProcess;
@@ -254,15 +266,7 @@ describe('HTTP/1.1 and h2c on one port', () => {
 
   it('interleaves HTTP/1.1 and h2c clients', async () => {
     const session = http2.connect(`http://127.0.0.1:${sc.port}`);
-    const h2get = (path: string): Promise<string> =>
-      new Promise((resolve, reject) => {
-        const req = session.request({ ':path': path });
-        let text = '';
-        req.on('data', (d: Buffer) => (text += d.toString()));
-        req.on('end', () => resolve(text));
-        req.on('error', reject);
-        req.end();
-      });
+    const h2get = (path: string): Promise<string> => h2Text(session, path);
     try {
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
@@ -277,15 +281,7 @@ describe('HTTP/1.1 and h2c on one port', () => {
 
   it('an upstream GOAWAY fails no stream: in-flight ones finish, new ones use a new session', async () => {
     const session = http2.connect(`http://127.0.0.1:${sc.port}`);
-    const h2get = (path: string): Promise<string> =>
-      new Promise((resolve, reject) => {
-        const req = session.request({ ':path': path });
-        let text = '';
-        req.on('data', (d: Buffer) => (text += d.toString()));
-        req.on('end', () => resolve(text));
-        req.on('error', reject);
-        req.end();
-      });
+    const h2get = (path: string): Promise<string> => h2Text(session, path);
     try {
       const slow = h2get('/slow');
       await new Promise((r) => setTimeout(r, 50));
