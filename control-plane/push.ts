@@ -84,6 +84,7 @@ class Channel {
   readonly watchers = new Set<Watcher>();
   /** cached, invalidated by each change: 1,000 watchers connecting serialize the snapshot once */
   #snapshotJson: string | null = null;
+  #snapshotFrame: Frame | null = null;
   readonly workload: string;
 
   constructor(workload: string) {
@@ -99,8 +100,14 @@ class Channel {
     return this.#snapshotJson;
   }
 
+  snapshotFrame(): Frame {
+    if (this.#snapshotFrame === null) this.#snapshotFrame = new Frame(this.revision, 'snapshot', this.snapshotJson());
+    return this.#snapshotFrame;
+  }
+
   invalidate(): void {
     this.#snapshotJson = null;
+    this.#snapshotFrame = null;
   }
 }
 
@@ -124,6 +131,11 @@ export class Push {
 
   get watcherCount(): number {
     return this.#watcherCount;
+  }
+
+  /** workloads with state or watchers (for the leak test: watching made-up names must not grow it) */
+  get channelCount(): number {
+    return this.#channels.size;
   }
 
   /** Loads the state recovered from the store; the delta log starts empty (older resumes get a snapshot). */
@@ -196,7 +208,7 @@ export class Push {
         metrics.written(frame.kind as 'upsert' | 'delete', 1);
       }
     } else {
-      const frame = new Frame(channel.revision, 'snapshot', channel.snapshotJson());
+      const frame = channel.snapshotFrame();
       watcher.send(frame.text, frame.chunk);
       metrics.written('snapshot', 1);
     }

@@ -1,4 +1,5 @@
 // The watch stream over real sockets: snapshot then deltas, exact resume with Last-Event-ID, isolation between workloads, heartbeats.
+import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { RouteTable, validateSnapshot, type RouteSnapshot } from '../../proxy/route-table.js';
@@ -119,6 +120,22 @@ describe('watch stream', () => {
     expect(w.events).toHaveLength(1);
   });
 
+  it('serves HTTP/1.0 clients an unchunked stream', async () => {
+    const { port } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.write('GET /v1/workloads/s7/orders/routes/watch HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n');
+    for (let i = 0; i < 100 && !text.includes('event: snapshot'); i++) await sleep(10);
+    await call(url, 'PUT', '/v1/sandboxes/s7-a', { spec: spec(['s7/orders'], '127.0.0.1:1007', { routingKey: 's7-key' }) });
+    for (let i = 0; i < 100 && !text.includes('event: upsert'); i++) await sleep(10);
+    socket.destroy();
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text).not.toMatch(/transfer-encoding: chunked/i);
+    const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+    expect(body).toMatch(/^id: 0\nevent: snapshot\ndata: \{"workload":"s7\/orders","revision":0,"routes":\[\]\}\n\nid: \d+\nevent: upsert\ndata: \{"revision":\d+,"route":\{"key":"s7-key"/);
+  });
+
   it('rejects a bad workload name before opening a stream', async () => {
     const res = await call(url, 'GET', '/v1/workloads/s6/Not_A_Label/routes/watch');
     expect(res.status).toBe(400);
@@ -208,6 +225,17 @@ describe('watcher bookkeeping', () => {
     b.close();
     for (let i = 0; i < 50 && (await call(url, 'GET', '/healthz')).body.watchers !== before; i++) await sleep(10);
     expect((await call(url, 'GET', '/healthz')).body.watchers).toBe(before);
+  });
+
+  it('watching made-up workloads leaves no state behind', async () => {
+    const push = app.controlPlane.push;
+    const before = push.channelCount;
+    const watchers = await Promise.all(Array.from({ length: 50 }, (_, i) => watch(`ghost/w${i}`)));
+    await Promise.all(watchers.map((w) => w.waitEvents(1)));
+    expect(push.channelCount).toBe(before + 50);
+    for (const w of watchers) w.close();
+    for (let i = 0; i < 100 && push.channelCount !== before; i++) await sleep(10);
+    expect(push.channelCount).toBe(before);
   });
 
   it('refuses watchers past --max-watchers with 503', async () => {
