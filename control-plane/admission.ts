@@ -39,8 +39,8 @@ export interface InjectOptions {
 /**
  * How the pod got here. `annotation`: the default webhook, which sees pods of namespaces that did not
  * opt in, so only pods annotated `laneway.dev/inject: "true"` are injected. `namespace`: the webhook
- * whose namespaceSelector matched `laneway.dev/inject=enabled`, so every pod is injected unless it
- * says "false". The review itself carries no namespace labels; the webhook path tells us which case.
+ * whose namespaceSelector matched `laneway.dev/inject=true` (or `enabled`), so every pod is injected
+ * unless it says "false". The review itself carries no namespace labels; the webhook path tells us which case.
  */
 export type OptIn = 'annotation' | 'namespace';
 

@@ -56,7 +56,7 @@ const RESPONSE_SCHEMA = {
 
 const DESCRIPTIONS: Readonly<Record<OptIn, string>> = {
   annotation: 'Injects the sidecar into pods annotated laneway.dev/inject: "true" (namespaces that did not opt in)',
-  namespace: 'Injects the sidecar into every pod of a namespace labelled laneway.dev/inject=enabled, unless annotated "false"',
+  namespace: 'Injects the sidecar into every pod of a namespace labelled laneway.dev/inject=true (or enabled), unless annotated "false"',
 };
 
 export default async function admissionRoutes(app: FastifyInstance, opts: AdmissionRouteOptions): Promise<void> {
@@ -109,8 +109,10 @@ export async function listenWebhook(options: WebhookServerOptions): Promise<Fast
   let key = readFileSync(options.keyFile);
   const app = Fastify({ https: { cert, key }, loggerInstance: options.logger, disableRequestLogging: true });
   await app.register(admissionRoutes, { inject: options.inject });
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook('onClose', async () => clearInterval(timer));
   await app.listen({ host: options.host, port: options.port });
-  const timer = setInterval(() => {
+  timer = setInterval(() => {
     try {
       const nextCert = readFileSync(options.certFile);
       const nextKey = readFileSync(options.keyFile);
@@ -125,6 +127,5 @@ export async function listenWebhook(options: WebhookServerOptions): Promise<Fast
     }
   }, options.reloadIntervalMs ?? 60_000);
   timer.unref();
-  app.addHook('onClose', async () => clearInterval(timer));
   return app;
 }
