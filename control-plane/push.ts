@@ -38,6 +38,14 @@ function toChunk(text: string): Buffer {
 }
 
 /**
+ * A watcher whose socket has this much unsent data is too slow to keep up; it is disconnected and
+ * resumes with Last-Event-ID (or gets a fresh snapshot), instead of us buffering without bound.
+ */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const HEARTBEAT = ': hb\n\n';
+const HEARTBEAT_CHUNK = toChunk(HEARTBEAT);
+
+/**
  * One open stream. Events go straight to the socket as pre-framed chunks: one `write` of one shared
  * Buffer per watcher, instead of `res.write(string)`, which encodes the string and builds a chunk
  * header per watcher and issues a three-buffer writev. The response's own chunked state stays
@@ -65,14 +73,6 @@ class Watcher {
     return true;
   }
 }
-
-/**
- * A watcher whose socket has this much unsent data is too slow to keep up; it is disconnected and
- * resumes with Last-Event-ID (or gets a fresh snapshot), instead of us buffering without bound.
- */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-const HEARTBEAT = ': hb\n\n';
-const HEARTBEAT_CHUNK = toChunk(HEARTBEAT);
 
 class Channel {
   revision = 0;

@@ -65,7 +65,9 @@ it(`${WATCHERS} concurrent watchers of one workload all receive each change; wat
       `p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${(sorted.at(-1) as number).toFixed(1)} ms; ` +
       `server commit+write to all sockets: mean ${((sum / count) * 1000).toFixed(1)} ms`,
   );
-  // Generous bound for a loaded 2-core CI box (the figure above is the measurement, README records it).
-  expect(p99).toBeLessThan(1000);
+  // The printed figure is the measurement (README.section.md records it). The bound only catches a
+  // regression of another order (a per-watcher timer, a batching delay): a shared 2-core box at load
+  // 10 was measured at p99 ~700 ms.
+  expect(p99).toBeLessThan(2000);
   expect(metrics).toMatch(new RegExp(`^laneway_cp_push_events_total\\{event="upsert"\\} ${WATCHERS * (CHANGES + 1)}$`, 'm'));
 });
