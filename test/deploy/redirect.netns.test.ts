@@ -1,9 +1,9 @@
 // Pod traffic redirection for real: network namespaces as pods, the injected init container's rules and sidecar, a client calling <pod-ip>:8080.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { injectOptions, mutatePod, REDIRECT_CONTAINER, SIDECAR_CONTAINER } from '../../control-plane/admission.js';
 import { CLI } from '../helpers/processes.js';
@@ -16,6 +16,32 @@ const KEY = 'netns7k3y';
 
 const skipReason = netnsSkipReason();
 if (skipReason !== null) console.warn(`[redirect.netns.test] skipped: ${skipReason}`);
+
+// Argument checks happen before any iptables call, so they run anywhere (no root, no namespaces).
+describe('redirect.sh arguments', () => {
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    spawnSync('sh', [REDIRECT, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env, LANEWAY_IPTABLES: '/nonexistent/iptables' } });
+
+  it.each([
+    [['8080'], /expected <sidecarPort>:<appPort>, got '8080'/],
+    [['15001:8080:1'], /expected <sidecarPort>:<appPort>/],
+    [['15001:70000'], /expected <sidecarPort>:<appPort>/],
+    [['15001:15001'], /would redirect a port to itself/],
+    [['15001:8080', '15002:8080'], /app port 8080 given twice/],
+    [['--bogus'], /unknown flag '--bogus'/],
+    [[], /no ports/],
+  ])('%j exits 2 with the reason', (args, message) => {
+    const res = run(args as string[]);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toMatch(message);
+  });
+
+  it('reads LANEWAY_PORTS like the sidecar does (then fails only at iptables here)', () => {
+    const res = run([], { LANEWAY_PORTS: '15001:8080,15002:9090' });
+    expect(res.stderr).not.toMatch(/no ports|expected/);
+    expect(res.status).not.toBe(0);
+  });
+});
 
 describe.skipIf(skipReason !== null)('traffic redirection in network namespaces', () => {
   let node: NetnsNode;
