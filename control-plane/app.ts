@@ -44,7 +44,8 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
   const logger = pino(
     // Tokens never reach the log: request logging is off and the header is redacted should anything log a request.
     { level: config.logLevel, redact: ['req.headers.authorization', 'headers.authorization'] },
-    pino.destination(2),
+    // Synchronous: the few lines we log (changes, expiries, shutdown) must not be lost on exit.
+    pino.destination({ dest: 2, sync: true }),
   );
 
   const app = Fastify({
@@ -63,20 +64,26 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
   const store = Store.open(config.dataDir);
   app.addHook('onClose', async () => store.close());
 
-  let metrics: Metrics | undefined;
+  // Built in dependency order; the closures below run only after everything exists (at scrape, probe
+  // or change time), so the forward references to `registry` are safe.
+  const metrics = new Metrics({ sandboxes: () => registry.size, watchers: () => push.watcherCount, revision: () => registry.revision });
   const push = new Push({
     deltaLogSize: config.deltaLogSize,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     maxWatchers: config.maxWatchers,
-    metrics: { written: (kind, n) => metrics?.written(kind, n), dropped: () => metrics?.dropped() },
+    metrics,
   });
-  let prober: Prober | undefined;
-  const registry = new Registry(store, push, {
-    changed: (op, startedAt) => metrics?.changed(op, startedAt),
-    targetsAdded: (targets) => prober?.kick(targets),
-  });
-  prober = new Prober(config.probeIntervalMs, () => registry.targets());
-  metrics = new Metrics({ sandboxes: () => registry.size, watchers: () => push.watcherCount, revision: () => registry.revision });
+  const prober = new Prober(config.probeIntervalMs, () => registry.targets());
+  let registry: Registry;
+  try {
+    registry = new Registry(store, push, {
+      changed: (op, startedAt) => metrics.changed(op, startedAt),
+      targetsAdded: (targets) => prober.kick(targets),
+    });
+  } catch (err) {
+    store.close(); // an unreadable store must not stay locked by a process that failed to start
+    throw err;
+  }
   const ttl = new TtlSweeper(registry, config.sweepIntervalMs, app.log);
   if (tokens !== null && tokens.weak > 0) {
     app.log.warn({ tokens: tokens.weak }, `tokens shorter than ${Tokens.RECOMMENDED_LENGTH} characters are easy to guess`);
@@ -95,7 +102,7 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
   app.addHook('onReady', async () => {
     ttl.start(); // first sweep now: sandboxes that expired while we were down go before we serve
     push.start();
-    prober?.start();
+    prober.start();
   });
   let closing = false;
   app.addHook('onRequest', async () => {
@@ -104,7 +111,7 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
   app.addHook('preClose', async () => {
     closing = true;
     ttl.stop();
-    prober?.stop();
+    prober.stop();
     push.close();
   });
 
