@@ -263,12 +263,12 @@ export async function runSandboxCommand(argv: string[]): Promise<void> {
 
 export async function runRoutesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, { server: FLAGS.server, output: FLAGS.output, help: FLAGS.help }, process.env, true);
-  if (values.help === true || positionals.length === 0) {
+  if (values.help === true) {
     process.stdout.write(ROUTES_USAGE);
     return;
   }
-  const workload = positionals[0] as string;
-  if (positionals.length > 1 || !isWorkloadName(workload)) {
+  const workload = positionals[0];
+  if (workload === undefined || positionals.length > 1 || !isWorkloadName(workload)) {
     throw new ConfigError('routes', `expected <namespace>/<name>, got '${positionals.join(' ')}'`);
   }
   const output = outputFormat(values, ['table', 'json'], 'table');
