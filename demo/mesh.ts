@@ -370,7 +370,7 @@ export class Mesh {
     if (admin === undefined) throw new Error(`sidecar ${name}: no admin address in ${match[0]}`);
     const node: ServiceNode = { ...app, sidecarPort: port, admin: `http://${admin}`, url: `http://127.0.0.1:${port}` };
     this.#services.set(name, node);
-    await this.#until(`sidecar ${name} ready`, async () => (await this.#get(`${node.admin}/readyz`)).status === 200);
+    await waitFor(`sidecar ${name} ready`, async () => (await this.#get(`${node.admin}/readyz`)).status === 200);
   }
 
   /** Starts a fork of `of` named `name`: the same service code, calling the same downstream. */
@@ -402,7 +402,7 @@ export class Mesh {
     const key = (res.body as { status: { routingKey: string } }).status.routingKey;
     await Promise.all(
       forks.map((f) =>
-        this.#until(`sidecar ${f.of} to route ${name}`, async () =>
+        waitFor(`sidecar ${f.of} to route ${name}`, async () =>
           (await this.routes(f.of)).routes.some((r) => r.key === key && r.sandbox === name && Object.values(r.targets).includes(f.target)),
         ),
       ),
@@ -416,7 +416,7 @@ export class Mesh {
     if (res.status >= 300) throw new Error(`DELETE /v1/sandboxes/${sandbox.name}: ${res.status} ${JSON.stringify(res.body)}`);
     await Promise.all(
       sandbox.forks.map((f) =>
-        this.#until(`sidecar ${f.of} to drop ${sandbox.name}`, async () => !(await this.routes(f.of)).routes.some((r) => r.key === sandbox.key)),
+        waitFor(`sidecar ${f.of} to drop ${sandbox.name}`, async () => !(await this.routes(f.of)).routes.some((r) => r.key === sandbox.key)),
       ),
     );
   }
@@ -475,20 +475,21 @@ export class Mesh {
     return { status: res.statusCode, text: await res.body.text() };
   }
 
-  /** Polls `check` every 20 ms: route pushes take milliseconds, so this rarely waits more than one round. */
-  async #until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      let ok = false;
-      try {
-        ok = await check();
-      } catch {
-        ok = false; // not up yet
-      }
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Polls `check` every 20 ms until it returns true (errors count as "not yet"): route pushes take milliseconds, so this rarely waits more than a round or two. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let ok = false;
+    try {
+      ok = await check();
+    } catch {
+      ok = false;
     }
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -4,11 +4,10 @@
 // Every request answers `{"service":"<name>","path":[<name>, ...the downstream's path]}`, so a caller
 // sees which instance of every hop served it. Routing is the sidecars' job: this service just calls
 // its downstream's address and carries the incoming context along, as any instrumented service does.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ROOT_CONTEXT, propagation, type Context } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { request } from 'undici';
 
 // The propagators an OpenTelemetry SDK installs by default (`tracecontext,baggage`). A service with a
 // full SDK gets this from NodeSDK; this demo has no tracer, so it installs them itself.
@@ -48,10 +47,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const headers: Record<string, string> = {};
   propagation.inject(ctx, headers);
   try {
-    const answer = await request(`${downstream.origin}${req.url ?? '/'}`, { method: 'GET', headers });
-    const text = await answer.body.text();
-    const body = parseJson(text);
-    if (answer.statusCode === 200 && isReply(body)) {
+    const answer = await get(new URL(req.url ?? '/', downstream), headers);
+    const body = parseJson(answer.text);
+    if (answer.status === 200 && isReply(body)) {
       send(res, 200, { service: name!, path: [name!, ...body.path] });
       return;
     }
@@ -60,7 +58,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       service: name!,
       path: [name!],
       error: {
-        status: answer.statusCode,
+        status: answer.status,
         from: downstream.host,
         ...(typeof lanewayError === 'string' ? { lanewayError } : {}),
         body,
@@ -69,6 +67,24 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   } catch (err) {
     send(res, 502, { service: name!, path: [name!], error: { status: 0, from: downstream.host, body: (err as Error).message } });
   }
+}
+
+// node:http rather than undici or fetch: an ordinary service's client, and it starts ~150 ms faster
+// (the e2e tests start dozens of these on 2 cores).
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+function get(url: URL, headers: Record<string, string>): Promise<{ status: number; headers: IncomingMessage['headers']; text: string }> {
+  return new Promise((resolve, reject) => {
+    const out = request(url, { agent, headers }, (answer) => {
+      let text = '';
+      answer.setEncoding('utf8');
+      answer.on('data', (chunk: string) => (text += chunk));
+      answer.on('end', () => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, text }));
+      answer.on('error', reject);
+    });
+    out.on('error', reject);
+    out.end();
+  });
 }
 
 function send(res: ServerResponse, status: number, reply: Reply): void {
