@@ -160,6 +160,9 @@ export function mutatePod(review: unknown, options: InjectOptions, optIn: OptIn 
     return done('malformed', `${ANNOTATION_INJECT} must be "true" or "false"`, [], `laneway: ${ANNOTATION_INJECT} must be "true" or "false"; sidecar not injected`);
   }
   if (optIn === 'annotation' && inject !== 'true') return done('skipped', `no ${ANNOTATION_INJECT}: "true" and the namespace did not opt in`);
+  // The sidecar never exits, so a Job's pod would never complete: a namespace-wide opt-in leaves Jobs
+  // alone; only an explicit annotation injects one.
+  if (inject !== 'true' && controllerKind(meta) === 'Job') return done('skipped', 'owned by a Job (the sidecar would keep it running)');
 
   const containers = (spec.containers as unknown[]).filter(isObj);
   const initContainers = Array.isArray(spec.initContainers) ? spec.initContainers.filter(isObj) : [];
@@ -190,6 +193,11 @@ export function mutatePod(review: unknown, options: InjectOptions, optIn: OptIn 
   // Appended, not prepended: the app stays the first container, the default of `kubectl logs/exec`.
   patch.push({ op: 'add', path: '/spec/containers/-', value: sidecarContainer(options, workload, portArgs) });
   return done('injected', `workload ${workload}, ports ${portArgs.join(',')}`, patch);
+}
+
+function controllerKind(meta: Obj): unknown {
+  const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.filter(isObj) : [];
+  return (owners.find((o) => o.controller === true) ?? owners[0])?.kind;
 }
 
 function str(v: unknown): string | undefined {

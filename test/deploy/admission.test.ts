@@ -130,6 +130,14 @@ describe('mutatePod idempotency and opt-out', () => {
     expect(mutatePod(review('namespace-opt-in'), OPTIONS, 'namespace').result).toBe('injected');
   });
 
+  it('leaves Job pods alone under a namespace opt-in (the sidecar would keep them running), but honours an explicit annotation', () => {
+    const job = review('namespace-opt-in');
+    job.request.object.metadata.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'migrate', uid: 'u', controller: true }];
+    expect(mutatePod(job, OPTIONS, 'namespace')).toMatchObject({ result: 'skipped', reason: expect.stringMatching(/Job/) });
+    job.request.object.metadata.annotations = { 'laneway.dev/inject': 'true' };
+    expect(mutatePod(job, OPTIONS, 'namespace').result).toBe('injected');
+  });
+
   it('does not touch UPDATE, non-pod, subresource or host-network requests', () => {
     const update = review('deployment-one-port');
     update.request.operation = 'UPDATE';
