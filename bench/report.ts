@@ -17,6 +17,8 @@ export interface Environment {
   readonly upstream: string;
   readonly quick: boolean;
   readonly skipped: readonly { name: string; reason: string }[];
+  /** 1-minute load average when the run started and ended (2 = both cores busy) */
+  readonly load: { readonly before: number; readonly after: number };
 }
 
 export interface TargetCheck {
@@ -65,7 +67,7 @@ export function checkTargets(results: readonly SuiteResult[]): TargetCheck[] {
   // events, then replies), so "from PUT returning" is ~0; the figure checked is the stricter one from
   // the PUT being sent, which includes the SQLite commit.
   checks.push({
-    target: 'push to 1,000 watchers, p99 (from the PUT being sent)',
+    target: `push to ${push ? push.watchers.toLocaleString('en-US') : '1,000'} watchers, p99 (from the PUT being sent)`,
     goal: '≤ 50 ms',
     measured: push ? `${fmt(push.fromSent.p99)} ms (p50 ${fmt(push.fromSent.p50)} ms, all ${fmt(push.fromSent.max)} ms; after the PUT returned: p99 ${fmt(push.fromReturned.p99)} ms)` : results.find((r) => r.name === 'push')?.skipped ?? '–',
     met: push ? push.fromSent.p99 <= 50 : undefined,
@@ -84,7 +86,7 @@ export function renderMarkdown(env: Environment, results: readonly SuiteResult[]
   const lines = [
     `# Laneway benchmarks — ${env.date}${env.quick ? ' (quick)' : ''}`,
     '',
-    `Machine: ${env.cpu}, ${env.cores} cores, ${env.memoryGb} GB, ${env.os}; Node ${env.node}. Load generator, proxies and upstreams share these cores, so absolute figures drift between runs; the ratios to \`direct\`, measured in the same run with contenders interleaved, are what to compare.`,
+    `Machine: ${env.cpu}, ${env.cores} cores, ${env.memoryGb} GB, ${env.os}; Node ${env.node}. Load generator, proxies and upstreams share these cores, so absolute figures drift between runs; the ratios to \`direct\`, measured in the same run with contenders interleaved, are what to compare. Load average (1 min) at start / end of this run: ${env.load.before.toFixed(1)} / ${env.load.after.toFixed(1)}.`,
     '',
     `Upstream: ${env.upstream}.`,
     ...(env.skipped.length > 0 ? ['', `Skipped: ${env.skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}.`] : []),

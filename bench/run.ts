@@ -1,7 +1,7 @@
 // `npm run bench` / `npm run bench:quick`: runs every suite, prints the tables and (full runs) writes bench/results/.
 // usage: node dist/bench/run.js [--quick] [--suites micro,throughput,latency,cost,push] [--out <dir>] [--no-nginx]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -42,6 +42,8 @@ async function main(): Promise<number> {
   const wanted = new Set<SuiteName>(values.suites === undefined ? ALL_SUITES : (values.suites.split(',') as SuiteName[]));
   for (const s of wanted) if (!ALL_SUITES.includes(s)) throw new Error(`unknown suite '${s}'; known: ${ALL_SUITES.join(', ')}`);
   const started = Date.now();
+  // Other work on this shared machine shows in the load average: recorded so a reader can judge a run.
+  const loadBefore = loadavg()[0] as number;
 
   // Failures are deduplicated: a broken contender in an open loop would otherwise report 1,000 times.
   const failures = new Map<string, number>();
@@ -73,7 +75,10 @@ async function main(): Promise<number> {
   if (labSuites.length > 0) {
     lab = await startLab({ nginx: values['no-nginx'] !== true });
     skipped.push(...lab.skipped);
-    for (const s of lab.skipped) base.log(`contender ${s.name} skipped: ${s.reason}`);
+    for (const s of lab.skipped) {
+      if (s.failed === true) base.fail(`contender ${s.name}: ${s.reason}`);
+      else base.log(`contender ${s.name} skipped: ${s.reason}`);
+    }
     const ctx: SuiteContext = { ...base, lab };
     try {
       for (const name of labSuites) {
@@ -97,6 +102,7 @@ async function main(): Promise<number> {
     upstream: 'a minimal node:http server per upstream (bench/servers/upstream.ts, own process; answers its name, 7–8 bytes, with content-length)',
     quick,
     skipped,
+    load: { before: loadBefore, after: loadavg()[0] as number },
   };
   const checks = checkTargets(results);
   for (const r of results) {

@@ -28,8 +28,8 @@ export interface Lab {
   readonly sidecar: Child;
   readonly routesFile: string;
   readonly dir: string;
-  /** contenders that could not run here (e.g. nginx not installed), with why */
-  readonly skipped: readonly { name: string; reason: string }[];
+  /** contenders that could not run here (e.g. nginx not installed), with why; `failed` when it is installed but broke */
+  readonly skipped: readonly { name: string; reason: string; failed?: boolean }[];
   /** servers that died during the run: the run fails */
   deadServers(): string[];
   close(): Promise<void>;
@@ -143,7 +143,7 @@ export interface LabOptions {
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), 'laneway-bench-'));
   const children: Child[] = [];
-  const skipped: { name: string; reason: string }[] = [];
+  const skipped: { name: string; reason: string; failed?: boolean }[] = [];
   try {
     const baseline = await startUpstream(BASELINE_BODY);
     children.push(baseline.child);
@@ -171,9 +171,14 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     } else if (nginx === undefined) {
       skipped.push({ name: 'nginx', reason: 'nginx is not installed (apt-get install -y nginx)' });
     } else {
-      const started = await startNginx(nginx, dir, baseline.port, sandbox.port);
-      children.push(started.child);
-      contenders.push({ name: 'nginx', port: started.port, headers: SANDBOX_HEADERS, expectBody: SANDBOX_BODY, server: started.child, description: 'nginx 1 worker, map $http_baggage → sandbox upstream, keep-alive' });
+      // An installed nginx that fails to start is a broken contender (the run fails), but the others still run.
+      try {
+        const started = await startNginx(nginx, dir, baseline.port, sandbox.port);
+        children.push(started.child);
+        contenders.push({ name: 'nginx', port: started.port, headers: SANDBOX_HEADERS, expectBody: SANDBOX_BODY, server: started.child, description: 'nginx 1 worker, map $http_baggage → sandbox upstream, keep-alive' });
+      } catch (err) {
+        skipped.push({ name: 'nginx', reason: `failed to start: ${(err as Error).message}`, failed: true });
+      }
     }
 
     return {

@@ -58,7 +58,7 @@ export async function throughput(ctx: SuiteContext): Promise<SuiteResult<Through
   const roundCount = ctx.quick ? 1 : 5;
   const contenders = interleaved(ctx.lab.contenders);
   // Warm-up: JIT, connection pools and the upstreams' sockets are hot before anything is recorded.
-  for (const c of contenders) await runOnce(ctx, c, ctx.quick ? 1 : 2);
+  for (const c of contenders) await runOnce(ctx, c, ctx.quick ? 1 : 3);
   const runs = new Map<string, OneRun[]>(contenders.map((c) => [c.name, []]));
   for (let round = 0; round < roundCount; round++) {
     for (const c of contenders) {
