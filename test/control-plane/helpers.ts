@@ -136,7 +136,7 @@ export class SseClient {
   }
 
   /** Resolves once `predicate` holds (checked after each event), or rejects after `timeoutMs`. */
-  async until(predicate: (c: SseClient) => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  async until(predicate: (c: SseClient) => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this)) {
       const left = deadline - Date.now();
@@ -152,7 +152,7 @@ export class SseClient {
   }
 
   /** Waits until at least `n` events arrived; returns them all. */
-  async waitEvents(n: number, timeoutMs = 5000): Promise<SseEvent[]> {
+  async waitEvents(n: number, timeoutMs = 10_000): Promise<SseEvent[]> {
     await this.until((c) => c.events.length >= n, timeoutMs, `${n} events`);
     return this.events;
   }

@@ -95,9 +95,10 @@ describe('TTL', () => {
     clients.push(w);
     await w.waitEvents(1);
     const t0 = Date.now();
-    const [, del] = await w.waitEvents(2, 5000);
+    const [, del] = await w.waitEvents(2, 10_000);
     expect(del).toMatchObject({ event: 'delete', data: { key: 'short-key' } });
-    expect(Date.now() - t0).toBeLessThan(3000);
+    // 1s TTL + 1s sweep period; the rest is slack for a loaded machine.
+    expect(Date.now() - t0).toBeLessThan(5000);
     expect((await call(cp.url, 'GET', '/v1/sandboxes/short')).status).toBe(404);
   });
 
@@ -107,7 +108,8 @@ describe('TTL', () => {
     await call(first.url, 'PUT', '/v1/sandboxes/expires-down', { spec: spec(['ttl/a'], '127.0.0.1:7002', { ttl: '1s' }) });
     await call(first.url, 'PUT', '/v1/sandboxes/expires-later', { spec: spec(['ttl/b'], '127.0.0.1:7003', { ttl: '3s' }) });
     await call(first.url, 'PUT', '/v1/sandboxes/stays', { spec: spec(['ttl/a'], '127.0.0.1:7004') });
-    const revisionBefore = (await call(first.url, 'GET', '/healthz')).body.revision as number;
+    const before = (await call(first.url, 'GET', '/v1/sandboxes')).body;
+    const namesBefore: string[] = before.items.map((s: { name: string }) => s.name);
     await first.stop('SIGKILL');
     await sleep(1200);
 
@@ -116,9 +118,9 @@ describe('TTL', () => {
     const names: string[] = list.items.map((s: { name: string }) => s.name);
     expect(names).not.toContain('expires-down');
     expect(names).toContain('stays');
-    // Each expiry is a change like any other; on a loaded machine the restart can take long enough
-    // for expires-later to be gone already too.
-    expect(list.revision).toBe(revisionBefore + 3 - names.length);
+    // Each expiry is a change like any other. On a loaded machine the first process may already have
+    // expired expires-down, or the restart may take long enough for expires-later to go too: count.
+    expect(list.revision).toBe(before.revision + namesBefore.filter((n) => !names.includes(n)).length);
     expect((await call(second.url, 'GET', '/v1/workloads/ttl/a/routes')).body.routes.map((r: { sandbox: string }) => r.sandbox)).toEqual(['stays']);
     for (let i = 0; i < 100 && (await call(second.url, 'GET', '/v1/sandboxes/expires-later')).status !== 404; i++) await sleep(100);
     expect((await call(second.url, 'GET', '/v1/sandboxes/expires-later')).status).toBe(404);

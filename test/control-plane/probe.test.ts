@@ -23,7 +23,7 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-async function until(url: string, name: string, predicate: (s: any) => boolean, timeoutMs = 5000): Promise<any> {
+async function until(url: string, name: string, predicate: (s: any) => boolean, timeoutMs = 10_000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { body } = await call(url, 'GET', `/v1/sandboxes/${name}`);
@@ -69,7 +69,7 @@ it('probes a new sandbox right away rather than a whole interval later', async (
   const { app: slow, url } = await listenApp({ probeIntervalMs: 60_000 });
   try {
     await call(url, 'PUT', '/v1/sandboxes/quick', { spec: { forks: [{ workload: 'a/b', targets: { '1': `127.0.0.1:${listening.port}` } }] } });
-    const ready = await until(url, 'quick', (s) => s.status.phase === 'Ready', 2000);
+    const ready = await until(url, 'quick', (s) => s.status.phase === 'Ready', 5000); // the interval is 60s: only the kick can do it
     expect(ready.status.targets[0].ready).toBe(true);
   } finally {
     await slow.close();
