@@ -12,6 +12,7 @@ import { Push } from './push.js';
 import { Registry } from './registry.js';
 import { Store } from './store.js';
 import { TtlSweeper } from './ttl.js';
+import { plansApi } from './api/plans.js';
 import { sandboxesApi } from './api/sandboxes.js';
 import { systemApi } from './api/system.js';
 import { workloadsApi } from './api/workloads.js';
@@ -140,6 +141,7 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
   await app.register(sandboxesApi, { registry, prober, policy });
   await app.register(workloadsApi, { push });
   await app.register(systemApi, { registry, push, metrics });
+  await app.register(plansApi, { store, registry, prober, policyFile: config.policyFile });
   return app;
 }
 

@@ -20,6 +20,8 @@ export interface ControlPlaneConfig {
   readonly insecure: boolean;
   /** host globs and CIDRs fork targets must match; empty = any target */
   readonly allowTargets: readonly string[];
+  /** plan policy file (validate/policy.ts) every server-side plan run is checked against; undefined = none */
+  readonly policyFile: string | undefined;
   readonly probeIntervalMs: number;
   /** SSE heartbeat comment period; the contract is "at least every 15 s" */
   readonly heartbeatIntervalMs: number;
@@ -38,6 +40,7 @@ export const FLAGS = Object.freeze({
   'tokens-file': { type: 'string' },
   insecure: { type: 'boolean' },
   'allow-targets': { type: 'string', multiple: true },
+  policy: { type: 'string' },
   'probe-interval': { type: 'string' },
   'heartbeat-interval': { type: 'string' },
   'delta-log-size': { type: 'string' },
@@ -53,6 +56,7 @@ export const USAGE = `usage: laneway control-plane [flags]
   --tokens-file path         'role:token' lines (roles writer, reader); enables bearer authentication
   --insecure                 allow a non-loopback --listen without --tokens-file
   --allow-targets pat,...    host globs (*.default.svc) and CIDRs (10.0.0.0/8) fork targets must match
+  --policy path              plan policy (YAML/JSON) server-side plan runs must satisfy (README "Validate a change")
   --probe-interval 2s        how often fork targets are probed over TCP
   --heartbeat-interval 10s   SSE heartbeat period (at most 15s)
   --delta-log-size 1024      deltas kept per workload for Last-Event-ID resume
@@ -111,6 +115,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     tokensFile,
     insecure,
     allowTargets: Object.freeze(allowTargets),
+    policyFile: typeof values.policy === 'string' ? resolve(values.policy) : undefined,
     probeIntervalMs,
     heartbeatIntervalMs,
     sweepIntervalMs: DEFAULTS.sweepIntervalMs,

@@ -138,6 +138,14 @@ export class Store {
     this.#setExpiry.run(expiresAt, name);
   }
 
+  /**
+   * The open handle, for modules that keep their own tables in this file (control-plane/plan-store.ts):
+   * a second connection cannot open it while we hold the exclusive lock. They must not touch ours.
+   */
+  get db(): Database.Database {
+    return this.#db;
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
   }

@@ -1,0 +1,309 @@
+// The plans API: store tagged plan versions, list them, run one server-side and keep its result, under /v1/plans and /v1/runs.
+import { randomUUID } from 'node:crypto';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ConfigError } from '../../proxy/errors.js';
+import { ValidateError, PLANS_ERROR_SCHEMA } from '../../validate/errors.js';
+import { canonicalJson, validatePlan, type Plan } from '../../validate/plan.js';
+import { loadPolicy, type Policy } from '../../validate/policy.js';
+import { execute, prepare, type RunContext } from '../../validate/runner.js';
+import type { Sandboxes } from '../../validate/actions/wait.js';
+import { toView } from '../../validate/client.js';
+import { isDnsLabel } from '../../proxy/route-table.js';
+import { LATEST, MAX_RUNS, PlanStore, type RunRecord } from '../plan-store.js';
+import type { Prober } from '../probe.js';
+import type { Registry } from '../registry.js';
+import type { Store } from '../store.js';
+import { toResource } from './sandboxes.js';
+
+export interface PlansOptions {
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly prober: Prober;
+  /** `--policy`: every server-side run is checked against it before its first step */
+  readonly policyFile: string | undefined;
+}
+
+/** Server-side runs in flight at once: each may hold a load generator, and the control plane's first job is routing. */
+export const MAX_CONCURRENT_RUNS = 4;
+
+const ERRORS = { '4xx': PLANS_ERROR_SCHEMA, '5xx': PLANS_ERROR_SCHEMA } as const;
+const TAG = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', not: { const: LATEST } } as const;
+const NAME_PARAMS = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 63, description: 'plan name (DNS-1123 label)' } },
+} as const;
+const ANY_OBJECT = { type: 'object', additionalProperties: true } as const;
+
+const VERSION_SCHEMA = {
+  type: 'object',
+  required: ['name', 'version', 'tags', 'createdAt', 'plan'],
+  properties: {
+    name: { type: 'string' },
+    version: { type: 'string' },
+    tags: { type: 'array', items: { type: 'string' } },
+    createdAt: { type: 'string', format: 'date-time' },
+    plan: { ...ANY_OBJECT, description: 'the plan document (README "Plan format")' },
+  },
+} as const;
+
+const SUMMARY_VERSION_SCHEMA = {
+  type: 'object',
+  properties: {
+    version: { type: 'string' },
+    tags: { type: 'array', items: { type: 'string' } },
+    createdAt: { type: 'string', format: 'date-time' },
+    description: { type: ['string', 'null'] },
+    whenToUse: { type: ['string', 'null'] },
+    params: { ...ANY_OBJECT, description: 'name → {type, default?, description?, enum?}' },
+  },
+} as const;
+
+export const RUN_SCHEMA = {
+  type: 'object',
+  required: ['id', 'plan', 'version', 'status', 'createdAt'],
+  properties: {
+    id: { type: 'string' },
+    plan: { type: 'string' },
+    version: { type: 'string' },
+    sandbox: { type: ['string', 'null'] },
+    status: { type: 'string', enum: ['running', 'passed', 'failed', 'error'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: ['string', 'null'] },
+    result: { anyOf: [{ type: 'null' }, { ...ANY_OBJECT, description: 'the run result: verdict, summary, per-step inputs, outputs, assertions, timing, diffs' }] },
+    error: { anyOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }] },
+  },
+} as const;
+
+function checkName(name: string): void {
+  if (!isDnsLabel(name)) throw new ValidateError('LANEWAY_ERR_PLAN_INVALID', 'name: must be a DNS-1123 label', 'name');
+}
+
+function planNotFound(name: string, ref: string): ValidateError {
+  return new ValidateError('LANEWAY_ERR_PLAN_NOT_FOUND', ref === LATEST ? `plan ${name} does not exist` : `plan ${name} has no version or tag ${ref}`, 'name');
+}
+
+export async function plansApi(app: FastifyInstance, { store, registry, prober, policyFile }: PlansOptions): Promise<void> {
+  let policy: Policy | null = null;
+  if (policyFile !== undefined) {
+    try {
+      policy = loadPolicy(policyFile);
+    } catch (err) {
+      throw new ConfigError('--policy', (err as Error).message);
+    }
+  }
+  const plans = new PlanStore(store.db);
+  const abandoned = plans.abandonRunning(Date.now(), { code: 'LANEWAY_ERR_RUN_ABORTED', message: 'the control plane stopped during the run' });
+  if (abandoned > 0) app.log.warn({ runs: abandoned }, 'runs interrupted by the last shutdown marked as errors');
+
+  // The registry is the source of truth here: no HTTP round trip to ourselves.
+  const sandboxes: Sandboxes = {
+    get: async (name) => {
+      const record = registry.get(name);
+      return record === undefined ? undefined : toView(toResource(record, prober));
+    },
+  };
+  const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  app.addHook('preClose', async () => {
+    for (const run of running.values()) run.controller.abort();
+    await Promise.all([...running.values()].map((r) => r.done));
+  });
+
+  // Our codes (plans, params, policy) answered in the shared body shape; anything else goes to the
+  // control plane's handler (Fastify passes an error thrown here to the parent context's handler).
+  app.setErrorHandler((err: FastifyError | ValidateError, _request, reply) => {
+    if (!(err instanceof ValidateError)) throw err;
+    reply.code(err.status === 0 ? 500 : err.status).type('application/json; charset=utf-8').send(err.toBody());
+  });
+
+  app.put<{ Params: { name: string }; Body: { plan: unknown; tags?: string[] } }>(
+    '/v1/plans/:name',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: 'Store a plan version with tags',
+        description:
+          'Idempotent per version: the same content again stores nothing (tags are still moved to it); the same version with different content is a 409. A tag names one version per plan: tagging a version moves the tag from any other.',
+        tags: ['plans'],
+        params: NAME_PARAMS,
+        body: {
+          type: 'object',
+          required: ['plan'],
+          additionalProperties: false,
+          properties: {
+            plan: { ...ANY_OBJECT, description: 'the plan document; its name must equal the name in the URL' },
+            tags: { type: 'array', maxItems: 20, uniqueItems: true, items: TAG },
+          },
+        },
+        response: {
+          200: { ...VERSION_SCHEMA, properties: { ...VERSION_SCHEMA.properties, result: { type: 'string', enum: ['unchanged', 'tagged'] } } },
+          201: { ...VERSION_SCHEMA, properties: { ...VERSION_SCHEMA.properties, result: { type: 'string', enum: ['created'] } } },
+          ...ERRORS,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      checkName(name);
+      let plan: Plan;
+      try {
+        plan = validatePlan(request.body.plan);
+      } catch (err) {
+        if (err instanceof ValidateError && err.field !== undefined) {
+          throw new ValidateError('LANEWAY_ERR_PLAN_INVALID', `plan.${err.message}`, `plan.${err.field}`);
+        }
+        throw err;
+      }
+      if (plan.name !== name) throw new ValidateError('LANEWAY_ERR_PLAN_INVALID', `plan.name: the plan is named ${plan.name} but the URL names ${name}`, 'plan.name');
+      const { result, version } = plans.put(plan, canonicalJson(plan), request.body.tags ?? [], Date.now());
+      if (result !== 'unchanged') request.log.info({ plan: name, version: plan.version, result }, 'plan stored');
+      reply.code(result === 'created' ? 201 : 200);
+      return { ...version, result };
+    },
+  );
+
+  app.get(
+    '/v1/plans',
+    {
+      schema: {
+        summary: 'List plans, their versions and tags',
+        tags: ['plans'],
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    name: { type: 'string' },
+                    tags: { type: 'object', additionalProperties: { type: 'string' }, description: 'tag → version' },
+                    versions: { type: 'array', items: SUMMARY_VERSION_SCHEMA },
+                  },
+                },
+              },
+            },
+          },
+          ...ERRORS,
+        },
+      },
+    },
+    async () => ({
+      items: plans.list().map((p) => ({
+        name: p.name,
+        tags: p.tags,
+        versions: p.versions.map((v) => ({
+          version: v.version,
+          tags: v.tags,
+          createdAt: v.createdAt,
+          description: v.plan.description ?? null,
+          whenToUse: v.plan.whenToUse ?? null,
+          params: v.plan.params ?? {},
+        })),
+      })),
+    }),
+  );
+
+  app.get<{ Params: { name: string; ref: string } }>(
+    '/v1/plans/:name/versions/:ref',
+    {
+      schema: {
+        summary: 'Get a plan version by version, tag or `latest`',
+        tags: ['plans'],
+        params: {
+          type: 'object',
+          required: ['name', 'ref'],
+          properties: { name: NAME_PARAMS.properties.name, ref: { type: 'string', maxLength: 64, description: 'a version, a tag, or latest' } },
+        },
+        response: { 200: VERSION_SCHEMA, ...ERRORS },
+      },
+    },
+    async (request) => {
+      checkName(request.params.name);
+      const version = plans.get(request.params.name, request.params.ref);
+      if (version === undefined) throw planNotFound(request.params.name, request.params.ref);
+      return version;
+    },
+  );
+
+  app.post<{ Params: { name: string }; Body: { version?: string; sandbox?: string; params?: Record<string, unknown>; wait?: boolean } }>(
+    '/v1/plans/:name/runs',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: 'Run a plan server-side',
+        description: [
+          'Parameters, sandbox and policy are checked first: a plan that cannot run (400), names an unknown sandbox (404) or breaks the policy (403) is refused and nothing is sent.',
+          'Otherwise the run starts and is stored: 202 with status running, or with wait=true the finished run (200).',
+          'Poll GET /v1/runs/:id for the result.',
+        ].join(' '),
+        tags: ['plans'],
+        params: NAME_PARAMS,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            version: { type: 'string', maxLength: 64, description: 'a version or tag (default: latest)' },
+            sandbox: { type: 'string', maxLength: 63, description: 'the sandbox whose routing key sandbox-context requests carry' },
+            params: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+            wait: { type: 'boolean', description: 'answer when the run has finished (default false)' },
+          },
+        },
+        response: { 200: RUN_SCHEMA, 202: RUN_SCHEMA, ...ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      checkName(name);
+      const ref = request.body.version ?? LATEST;
+      const stored = plans.get(name, ref);
+      if (stored === undefined) throw planNotFound(name, ref);
+      if (running.size >= MAX_CONCURRENT_RUNS) throw new ValidateError('LANEWAY_ERR_RUNS_BUSY', `${MAX_CONCURRENT_RUNS} runs are in progress; retry when one finishes`);
+      const controller = new AbortController();
+      const ctx: RunContext = {
+        ...(request.body.sandbox === undefined ? {} : { sandbox: request.body.sandbox }),
+        sandboxes,
+        policy,
+        signal: controller.signal,
+      };
+      // Throws before anything is stored or sent: bad params (400), unknown sandbox (the control
+      // plane's own 404), policy refusal (403).
+      const prepared = await prepare(stored.plan, request.body.params ?? {}, ctx);
+      const id = randomUUID();
+      plans.startRun(id, stored.plan, request.body.sandbox ?? null, Date.now());
+      const done = execute(prepared, ctx).then(
+        (result) => plans.finishRun(id, result.verdict === 'pass' ? 'passed' : 'failed', result, null, Date.now()),
+        (err: unknown) => {
+          request.log.error({ err, run: id }, 'plan run failed');
+          plans.finishRun(id, 'error', null, { code: 'LANEWAY_ERR_INTERNAL', message: 'the run failed inside the control plane' }, Date.now());
+        },
+      ).finally(() => running.delete(id));
+      running.set(id, { controller, done });
+      if (request.body.wait === true) {
+        await done;
+        reply.code(200);
+      } else {
+        reply.code(202);
+      }
+      return plans.getRun(id) as RunRecord;
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/runs/:id',
+    {
+      schema: {
+        summary: 'Get a run: its status and, once finished, its result',
+        tags: ['plans'],
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+        response: { 200: RUN_SCHEMA, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const run = plans.getRun(request.params.id);
+      if (run === undefined) throw new ValidateError('LANEWAY_ERR_RUN_NOT_FOUND', `run ${request.params.id} does not exist (only the last ${MAX_RUNS} runs are kept)`, 'id');
+      return run;
+    },
+  );
+}
