@@ -42,6 +42,8 @@ export async function startControlPlane(dataDir: string, extra: string[] = [], e
     ['control-plane', '--listen', '127.0.0.1:0', '--data', dataDir, '--log-level', 'warn', ...extra],
     /listening on http:\/\/\S+:\d+/,
     env,
+    // Startup is ~0.7 s on a quiet 2-core box, but many times that while other suites share it.
+    45_000,
   );
   const url = /listening on (http:\/\/\S+:\d+)/.exec(started.output())?.[1] as string;
   return { ...started, url };
