@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ConfigError } from '../../proxy/errors.js';
 import { ValidateError, PLANS_ERROR_SCHEMA } from '../../validate/errors.js';
-import { canonicalJson, validatePlan, type Plan } from '../../validate/plan.js';
-import { loadPolicy, type Policy } from '../../validate/policy.js';
-import { execute, prepare, type RunContext } from '../../validate/runner.js';
-import type { Sandboxes } from '../../validate/actions/wait.js';
-import { toView } from '../../validate/client.js';
+import type { Plan } from '../../validate/plan.js';
+import type { Policy } from '../../validate/policy.js';
+import type { RunContext } from '../../validate/runner.js';
+import { toView, type Sandboxes } from '../../validate/actions/wait.js';
 import { isDnsLabel } from '../../proxy/route-table.js';
 import { LATEST, MAX_RUNS, PlanStore, type RunRecord } from '../plan-store.js';
 import type { Prober } from '../probe.js';
@@ -83,11 +82,16 @@ function planNotFound(name: string, ref: string): ValidateError {
   return new ValidateError('LANEWAY_ERR_PLAN_NOT_FOUND', ref === LATEST ? `plan ${name} does not exist` : `plan ${name} has no version or tag ${ref}`, 'name');
 }
 
+// Plan validation (Ajv, JSONPath) and the runner (undici, autocannon) load on first use: every control
+// plane start, the e2e suites' dozens included, would otherwise pay for them.
+const validation = (): Promise<typeof import('../../validate/plan.js')> => import('../../validate/plan.js');
+const runner = (): Promise<typeof import('../../validate/runner.js')> => import('../../validate/runner.js');
+
 export async function plansApi(app: FastifyInstance, { store, registry, prober, policyFile }: PlansOptions): Promise<void> {
   let policy: Policy | null = null;
   if (policyFile !== undefined) {
     try {
-      policy = loadPolicy(policyFile);
+      policy = (await import('../../validate/policy.js')).loadPolicy(policyFile);
     } catch (err) {
       throw new ConfigError('--policy', (err as Error).message);
     }
@@ -145,6 +149,7 @@ export async function plansApi(app: FastifyInstance, { store, registry, prober, 
     async (request, reply) => {
       const { name } = request.params;
       checkName(name);
+      const { canonicalJson, validatePlan } = await validation();
       let plan: Plan;
       try {
         plan = validatePlan(request.body.plan);
@@ -269,6 +274,7 @@ export async function plansApi(app: FastifyInstance, { store, registry, prober, 
       };
       // Throws before anything is stored or sent: bad params (400), unknown sandbox (the control
       // plane's own 404), policy refusal (403).
+      const { execute, prepare } = await runner();
       const prepared = await prepare(stored.plan, request.body.params ?? {}, ctx);
       const id = randomUUID();
       plans.startRun(id, stored.plan, request.body.sandbox ?? null, Date.now());

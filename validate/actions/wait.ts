@@ -1,0 +1,58 @@
+// The wait action and the sandbox lookup it shares with the runner: a sandbox's routing key and phase, from the control plane API or, server-side, its registry.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ValidateError } from '../errors.js';
+
+export interface SandboxView {
+  readonly name: string;
+  readonly routingKey: string;
+  readonly phase: 'Ready' | 'Pending';
+  /** per target that is not ready: `host:port: reason` */
+  readonly waiting: readonly string[];
+}
+
+/** Where sandboxes are looked up: the CLI asks the API, the control plane its own registry. */
+export interface Sandboxes {
+  /** undefined when there is no such sandbox */
+  get(name: string, signal?: AbortSignal): Promise<SandboxView | undefined>;
+}
+
+/** The fields of a control plane sandbox resource (GET /v1/sandboxes/:name) the runner reads. */
+export interface SandboxResource {
+  readonly name: string;
+  readonly status: {
+    readonly routingKey: string;
+    readonly phase: 'Ready' | 'Pending';
+    readonly targets: readonly { readonly target: string; readonly ready: boolean; readonly reason: string | null }[];
+  };
+}
+
+export function toView(resource: SandboxResource): SandboxView {
+  return {
+    name: resource.name,
+    routingKey: resource.status.routingKey,
+    phase: resource.status.phase,
+    waiting: resource.status.targets.filter((t) => !t.ready).map((t) => `${t.target}: ${t.reason ?? 'not probed yet'}`),
+  };
+}
+
+/** How often the phase is polled: the control plane probes targets every couple of seconds anyway. */
+const POLL_MS = 200;
+
+/** Polls until the sandbox is Ready; throws SANDBOX_NOT_READY after `timeoutMs` with the targets still waiting. */
+export async function waitReady(sandboxes: Sandboxes, name: string, timeoutMs: number, signal?: AbortSignal): Promise<SandboxView & { waitedMs: number }> {
+  const started = performance.now();
+  for (;;) {
+    const view = await sandboxes.get(name, signal);
+    if (view === undefined) throw new ValidateError('LANEWAY_ERR_SANDBOX_NOT_READY', `sandbox ${name} does not exist (deleted while the plan ran?)`);
+    const waitedMs = Math.round(performance.now() - started);
+    if (view.phase === 'Ready') return { ...view, waitedMs };
+    if (waitedMs >= timeoutMs) {
+      throw new ValidateError('LANEWAY_ERR_SANDBOX_NOT_READY', `sandbox ${name} not Ready after ${timeoutMs} ms: ${view.waiting.join(', ') || 'targets not probed yet'}`);
+    }
+    try {
+      await sleep(Math.min(POLL_MS, timeoutMs - waitedMs), undefined, { signal });
+    } catch {
+      throw new ValidateError('LANEWAY_ERR_RUN_ABORTED');
+    }
+  }
+}

@@ -1,0 +1,47 @@
+// The one JSON Schema compiler for plans, policies and schema assertions: Ajv (strict) with the standard formats.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import formatsPlugin from 'ajv-formats';
+
+// ajv-formats is CommonJS; under NodeNext its default import is the module object, whose callable is
+// the module itself at run time and `.default` in the types.
+const addFormats = ((formatsPlugin as unknown as { default?: unknown }).default ?? formatsPlugin) as (ajv: Ajv) => Ajv;
+
+/**
+ * `strict`: an unknown keyword or format in a schema is an error at plan validation, not a check that
+ * silently passes. `allErrors: false`: the first error is the one reported, with its path.
+ */
+export function createAjv(): Ajv {
+  const ajv = new Ajv({ strict: true, allErrors: false, allowUnionTypes: true });
+  addFormats(ajv);
+  return ajv;
+}
+
+/**
+ * Formats an Ajv error as `path: problem`, the path written as in the document (`steps[2].http.url`),
+ * under `root` (e.g. `plan`) when given.
+ */
+export function describeAjvError(e: ErrorObject, root = ''): { path: string; problem: string } {
+  const segments = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let problem = e.message ?? 'is invalid';
+  if (e.keyword === 'required') {
+    segments.push(String(e.params.missingProperty));
+    problem = 'is required';
+  } else if (e.keyword === 'additionalProperties') {
+    segments.push(String(e.params.additionalProperty));
+    problem = 'is not a known field';
+  } else if (e.keyword === 'enum') {
+    problem = `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+  } else if (e.keyword === 'propertyNames') {
+    segments.push(String(e.params.propertyName));
+    problem = 'is not a valid name';
+  }
+  let path = root;
+  for (const segment of segments) {
+    // Numeric segments are array indexes in every schema here (no object uses digit-only keys but headers).
+    if (/^[0-9]+$/.test(segment)) path += `[${segment}]`;
+    else path += path === '' ? segment : `.${segment}`;
+  }
+  return { path: path === '' ? '(document)' : path, problem };
+}
+
+export type { ValidateFunction };

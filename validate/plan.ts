@@ -1,0 +1,463 @@
+// The plan model: YAML/JSON parsing, validation that names the path of the first error, typed params. No I/O.
+import { JSONPath } from 'jsonpath-plus';
+import { parseDocument } from 'yaml';
+import { parseDurationMs } from '../cli/flags.js';
+import { createAjv, describeAjvError } from './ajv.js';
+import { ASSERTION_SCHEMA, checkAssertion, type AssertionSpec } from './assertions.js';
+import { planError, ValidateError } from './errors.js';
+import { formatRef, hasTemplate, isParamRef, NAME_RE, refsIn, STEP_ID_RE, type Ref } from './template.js';
+
+export type ParamType = 'string' | 'integer' | 'number' | 'boolean';
+export type ParamValue = string | number | boolean;
+
+export interface ParamSpec {
+  readonly type: ParamType;
+  readonly default?: ParamValue;
+  readonly description?: string;
+  readonly enum?: readonly ParamValue[];
+}
+
+/** Request inputs shared by http, compare and load; strings may hold `${{ }}` references. */
+export interface RequestInput {
+  readonly url: string;
+  readonly method?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: unknown;
+  readonly timeout?: string | number;
+}
+
+export interface HttpInput extends RequestInput {
+  /** whose routing the request takes: the sandbox's key in `baggage` (default) or none */
+  readonly target?: 'sandbox' | 'baseline';
+}
+
+export interface CompareInput extends RequestInput {
+  /** JSONPaths whose differences are expected (timestamps, request ids) */
+  readonly ignore?: readonly string[];
+}
+
+export interface LoadBounds {
+  readonly percentile?: 'p50' | 'p90' | 'p97_5' | 'p99';
+  /** how much slower the sandbox's percentile may be than the baseline's, e.g. `50%` */
+  readonly maxIncrease?: string;
+  /** differences below this always pass: at a few milliseconds a percentage is noise */
+  readonly grace?: string | number;
+  /** the sandbox's share of failed requests (connection errors, timeouts, non-2xx), e.g. `1%` */
+  readonly maxErrorRate?: string;
+}
+
+export interface LoadInput extends RequestInput {
+  readonly requests: number | string;
+  /** requests per second, over all connections */
+  readonly rate: number | string;
+  readonly connections?: number | string;
+  readonly bounds?: LoadBounds;
+}
+
+export interface WaitInput {
+  readonly timeout?: string | number;
+}
+
+/** A capture: a JSONPath into the body (first match), or a response header. */
+export type CaptureSpec = string | { readonly header: string };
+
+export const ACTIONS = ['http', 'compare', 'load', 'wait'] as const;
+export type ActionName = (typeof ACTIONS)[number];
+
+export interface Step {
+  readonly id: string;
+  readonly description?: string;
+  readonly http?: HttpInput;
+  readonly compare?: CompareInput;
+  readonly load?: LoadInput;
+  readonly wait?: WaitInput;
+  readonly capture?: Readonly<Record<string, CaptureSpec>>;
+  readonly assert?: readonly AssertionSpec[];
+}
+
+export interface Plan {
+  readonly name: string;
+  readonly version: string;
+  readonly description?: string;
+  /** for skills: when an agent should use this plan */
+  readonly whenToUse?: string;
+  /** run the remaining steps after a failed one (default: skip them) */
+  readonly continueOnFailure?: boolean;
+  readonly params?: Readonly<Record<string, ParamSpec>>;
+  readonly steps: readonly Step[];
+}
+
+export function actionOf(step: Step): ActionName {
+  for (const action of ACTIONS) if (step[action] !== undefined) return action;
+  throw new Error(`step ${step.id} has no action`); // validatePlan guarantees one
+}
+
+export const LIMITS = Object.freeze({ maxSteps: 100, maxParams: 50, maxPlanBytes: 256 * 1024 });
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+/** Fields every step outputs, besides its captures (`${{ steps.<id>.status }}`). */
+const OUTPUT_FIELDS: Readonly<Record<ActionName, readonly string[]>> = {
+  http: ['status', 'durationMs'],
+  compare: ['status', 'baselineStatus', 'differences', 'durationMs'],
+  load: ['durationMs'],
+  wait: ['routingKey', 'phase', 'durationMs'],
+};
+
+// Shapes. Numbers and durations also accept a string, which the checks below restrict to a
+// `${{ params.x }}` reference or a duration: what the policy checks must be known before a step runs.
+const NUMBERISH = { type: ['number', 'string'] } as const;
+const DURATION = { type: ['string', 'number'] } as const;
+const TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+const HEADERS = {
+  type: 'object',
+  maxProperties: 64,
+  propertyNames: { pattern: TOKEN, maxLength: 256 },
+  additionalProperties: { type: 'string', maxLength: 8192 },
+} as const;
+const REQUEST = {
+  url: { type: 'string', minLength: 1, maxLength: 4096 },
+  method: { enum: METHODS },
+  headers: HEADERS,
+  body: {},
+  timeout: DURATION,
+} as const;
+const PERCENT = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%$' } as const;
+
+export const PLAN_SCHEMA = {
+  type: 'object',
+  required: ['name', 'version', 'steps'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+    version: { type: 'string', pattern: '^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$' },
+    description: { type: 'string', maxLength: 1024 },
+    whenToUse: { type: 'string', maxLength: 2048 },
+    continueOnFailure: { type: 'boolean' },
+    params: {
+      type: 'object',
+      maxProperties: LIMITS.maxParams,
+      propertyNames: { pattern: NAME_RE.source },
+      additionalProperties: {
+        type: 'object',
+        required: ['type'],
+        additionalProperties: false,
+        properties: {
+          type: { enum: ['string', 'integer', 'number', 'boolean'] },
+          default: { type: ['string', 'number', 'boolean'] },
+          description: { type: 'string', maxLength: 1024 },
+          enum: { type: 'array', minItems: 1, maxItems: 100, items: { type: ['string', 'number', 'boolean'] } },
+        },
+      },
+    },
+    steps: {
+      type: 'array',
+      minItems: 1,
+      maxItems: LIMITS.maxSteps,
+      items: {
+        type: 'object',
+        required: ['id'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string', pattern: STEP_ID_RE.source },
+          description: { type: 'string', maxLength: 1024 },
+          http: {
+            type: 'object',
+            required: ['url'],
+            additionalProperties: false,
+            properties: { ...REQUEST, target: { enum: ['sandbox', 'baseline'] } },
+          },
+          compare: {
+            type: 'object',
+            required: ['url'],
+            additionalProperties: false,
+            properties: { ...REQUEST, ignore: { type: 'array', maxItems: 100, items: { type: 'string', pattern: '^\\$', maxLength: 1024 } } },
+          },
+          load: {
+            type: 'object',
+            required: ['url', 'requests', 'rate'],
+            additionalProperties: false,
+            properties: {
+              ...REQUEST,
+              requests: NUMBERISH,
+              rate: NUMBERISH,
+              connections: NUMBERISH,
+              bounds: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  percentile: { enum: ['p50', 'p90', 'p97_5', 'p99'] },
+                  maxIncrease: PERCENT,
+                  grace: DURATION,
+                  maxErrorRate: PERCENT,
+                },
+              },
+            },
+          },
+          wait: { type: 'object', additionalProperties: false, properties: { timeout: DURATION } },
+          capture: {
+            type: 'object',
+            maxProperties: 50,
+            propertyNames: { pattern: NAME_RE.source },
+            additionalProperties: { type: ['string', 'object'] },
+          },
+          assert: { type: 'array', maxItems: 100, items: ASSERTION_SCHEMA },
+        },
+      },
+    },
+  },
+} as const;
+
+const validateShape = createAjv().compile(PLAN_SCHEMA);
+
+/** Parses YAML (or JSON, which is YAML 1.2) and validates it; `source` names the file in messages. */
+export function parsePlan(text: string, source = 'plan'): Plan {
+  if (Buffer.byteLength(text) > LIMITS.maxPlanBytes) throw planError(source, `is larger than ${LIMITS.maxPlanBytes} bytes`);
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0];
+    throw planError(source, `${line === undefined ? '' : `line ${line.line}: `}${e.message.split('\n')[0]}`);
+  }
+  return validatePlan(doc.toJS());
+}
+
+/** Validates a plan object; throws PLAN_INVALID naming the path of the first error (`steps[2].load.rate`). */
+export function validatePlan(value: unknown): Plan {
+  if (typeof value === 'object' && value !== null && typeof (value as { version?: unknown }).version === 'number') {
+    throw planError('version', 'must be a string; quote it (version: "1.0")');
+  }
+  if (!validateShape(value)) {
+    const { path, problem } = describeAjvError(validateShape.errors![0]!);
+    throw planError(path, problem);
+  }
+  const plan = value as unknown as Plan;
+  const params = plan.params ?? {};
+  for (const [name, spec] of Object.entries(params)) {
+    if (spec.default !== undefined && !hasType(spec.default, spec.type)) throw planError(`params.${name}.default`, `must be of type ${spec.type}`);
+    spec.enum?.forEach((v, i) => {
+      if (!hasType(v, spec.type)) throw planError(`params.${name}.enum[${i}]`, `must be of type ${spec.type}`);
+    });
+    if (spec.default !== undefined && spec.enum !== undefined && !spec.enum.includes(spec.default)) {
+      throw planError(`params.${name}.default`, 'must be one of the enum values');
+    }
+  }
+
+  const seen = new Map<string, ActionName>();
+  const captures = new Map<string, Set<string>>();
+  plan.steps.forEach((step, i) => {
+    const path = `steps[${i}]`;
+    const actions = ACTIONS.filter((a) => step[a] !== undefined);
+    if (actions.length !== 1) {
+      throw planError(path, `needs exactly one action of ${ACTIONS.join(', ')} (got ${actions.length === 0 ? 'none' : actions.join(', ')})`);
+    }
+    const action = actions[0]!;
+    if (seen.has(step.id)) throw planError(`${path}.id`, `'${step.id}' is used by an earlier step; step ids are unique`);
+
+    const checkRefs = (text: string, at: string, allowSteps: boolean): void => {
+      const refs = refsIn(text);
+      if (typeof refs === 'string') throw planError(at, refs);
+      for (const ref of refs) checkRef(ref, at, allowSteps);
+    };
+    const checkRef = (ref: Ref, at: string, allowSteps: boolean): void => {
+      if (ref.kind === 'params' && params[ref.name] === undefined) {
+        throw planError(at, `${formatRef(ref)} names no declared parameter (declare it under params)`);
+      }
+      if (ref.kind !== 'steps') return;
+      if (!allowSteps) throw planError(at, `${formatRef(ref)}: this field must be known before the plan runs; use a parameter`);
+      const earlier = seen.get(ref.id);
+      if (earlier === undefined) throw planError(at, `${formatRef(ref)} names no earlier step (steps run in order)`);
+      if (!OUTPUT_FIELDS[earlier].includes(ref.field) && !captures.get(ref.id)?.has(ref.field)) {
+        const known = [...OUTPUT_FIELDS[earlier], ...(captures.get(ref.id) ?? [])];
+        throw planError(at, `${formatRef(ref)}: step ${ref.id} has no output ${ref.field} (it has ${known.join(', ')})`);
+      }
+    };
+    const walk = (value: unknown, at: string): void => {
+      if (typeof value === 'string') checkRefs(value, at, true);
+      else if (Array.isArray(value)) value.forEach((v, j) => walk(v, `${at}[${j}]`));
+      else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) walk(v, `${at}.${k}`);
+    };
+    const checkNumber = (value: unknown, at: string, min: number): void => {
+      if (typeof value === 'string') {
+        if (!isParamRef(value)) throw planError(at, 'must be a number or a ${{ params.<name> }} reference');
+        checkRefs(value, at, false);
+      } else if (typeof value === 'number' && !(Number.isInteger(value) && value >= min)) {
+        throw planError(at, `must be an integer ≥ ${min}`);
+      }
+    };
+    const checkDuration = (value: unknown, at: string): void => {
+      if (typeof value === 'number') {
+        if (!(value > 0)) throw planError(at, 'must be a positive number of milliseconds');
+      } else if (typeof value === 'string') {
+        if (isParamRef(value)) return checkRefs(value, at, false);
+        try {
+          parseDurationMs(at, value);
+        } catch {
+          throw planError(at, `expected a duration like 500ms, 5s or 2m, got '${value}'`);
+        }
+      }
+    };
+
+    const input = step[action] as RequestInput & LoadInput & CompareInput & WaitInput;
+    const at = `${path}.${action}`;
+    if (action !== 'wait') {
+      checkRefs(input.url, `${at}.url`, true);
+      // The policy checks scheme, host and port before any step runs, so they may use parameters but
+      // never another step's output.
+      const origin = /^[^:/]*:\/\/[^/?#]*/.exec(input.url)?.[0] ?? input.url;
+      const originRefs = refsIn(origin);
+      if (Array.isArray(originRefs) && originRefs.some((r) => r.kind === 'steps')) {
+        throw planError(`${at}.url`, 'the scheme, host and port must be known before the plan runs: they may use ${{ params }} but not ${{ steps }}');
+      }
+      if (!hasTemplate(origin) && !/^https?:\/\/[^/?#]+/i.test(input.url)) {
+        throw planError(`${at}.url`, `must be an absolute http:// or https:// URL, got '${input.url}'`);
+      }
+      for (const [name, v] of Object.entries(input.headers ?? {})) checkRefs(v, `${at}.headers.${name}`, true);
+      if (input.body !== undefined) walk(input.body, `${at}.body`);
+    }
+    if (input.timeout !== undefined) checkDuration(input.timeout, `${at}.timeout`);
+    if (action === 'load') {
+      checkNumber(input.requests, `${at}.requests`, 1);
+      checkNumber(input.rate, `${at}.rate`, 1);
+      if (input.connections !== undefined) checkNumber(input.connections, `${at}.connections`, 1);
+      if (input.bounds?.grace !== undefined) checkDuration(input.bounds.grace, `${at}.bounds.grace`);
+    }
+    if (action === 'compare') {
+      input.ignore?.forEach((p, j) => {
+        try {
+          JSONPath({ path: p, json: {}, wrap: true, eval: 'safe' });
+        } catch (err) {
+          throw planError(`${at}.ignore[${j}]`, `not a valid JSONPath: ${(err as Error).message}`);
+        }
+      });
+    }
+
+    const names = new Set<string>();
+    if (step.capture !== undefined || step.assert !== undefined) {
+      if (action === 'load' || action === 'wait') {
+        throw planError(`${path}.${step.capture !== undefined ? 'capture' : 'assert'}`, `applies to http and compare steps, not ${action} (a load step passes or fails on its bounds)`);
+      }
+    }
+    for (const [name, spec] of Object.entries(step.capture ?? {})) {
+      const cat = `${path}.capture.${name}`;
+      if (OUTPUT_FIELDS[action].includes(name)) throw planError(cat, `'${name}' is a built-in output of the step; choose another name`);
+      if (typeof spec === 'string') {
+        if (!spec.startsWith('$')) throw planError(cat, 'must be a JSONPath into the body ($.field) or {header: <name>}');
+        try {
+          JSONPath({ path: spec, json: {}, wrap: true, eval: 'safe' });
+        } catch (err) {
+          throw planError(cat, `not a valid JSONPath: ${(err as Error).message}`);
+        }
+      } else if (typeof spec !== 'object' || spec === null || Object.keys(spec).length !== 1 || typeof spec.header !== 'string' || !new RegExp(TOKEN).test(spec.header)) {
+        throw planError(cat, 'must be a JSONPath into the body ($.field) or {header: <name>}');
+      }
+      names.add(name);
+    }
+    step.assert?.forEach((a, j) => {
+      checkAssertion(a, `${path}.assert[${j}]`);
+      if (a.equals !== undefined) walk(a.equals, `${path}.assert[${j}].equals`);
+    });
+    seen.set(step.id, action);
+    captures.set(step.id, names);
+  });
+  return plan;
+}
+
+function hasType(value: unknown, type: ParamType): boolean {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+  }
+}
+
+/** Text from `--param k=v` (or a string sent to the API) as the parameter's type. */
+function coerce(text: string, type: ParamType): ParamValue | undefined {
+  switch (type) {
+    case 'string':
+      return text;
+    case 'integer':
+      return /^-?[0-9]{1,15}$/.test(text) ? Number(text) : undefined;
+    case 'number': {
+      const n = Number(text);
+      return text.trim() !== '' && Number.isFinite(n) ? n : undefined;
+    }
+    case 'boolean':
+      return text === 'true' ? true : text === 'false' ? false : undefined;
+  }
+}
+
+/**
+ * The values of every parameter: given ones (strings are coerced to the declared type, so CLI
+ * `--param n=3` and JSON `{"n": 3}` mean the same), then defaults. Throws PARAM_INVALID naming `params.<name>`.
+ */
+export function resolveParams(plan: Plan, given: Readonly<Record<string, unknown>>): Record<string, ParamValue> {
+  const specs = plan.params ?? {};
+  const values: Record<string, ParamValue> = {};
+  for (const [name, raw] of Object.entries(given)) {
+    const spec = specs[name];
+    if (spec === undefined) {
+      const known = Object.keys(specs);
+      throw new ValidateError('LANEWAY_ERR_PARAM_INVALID', `params.${name}: plan ${plan.name} has no such parameter (${known.length === 0 ? 'it takes none' : `it takes ${known.join(', ')}`})`, `params.${name}`);
+    }
+    const value = typeof raw === 'string' ? coerce(raw, spec.type) : raw;
+    if (value === undefined || !hasType(value, spec.type)) {
+      throw new ValidateError('LANEWAY_ERR_PARAM_INVALID', `params.${name}: expected ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}, got ${JSON.stringify(raw)}`, `params.${name}`);
+    }
+    values[name] = value as ParamValue;
+  }
+  for (const [name, spec] of Object.entries(specs)) {
+    if (values[name] === undefined) {
+      if (spec.default === undefined) throw new ValidateError('LANEWAY_ERR_PARAM_INVALID', `params.${name}: is required (${spec.type}${spec.description ? `: ${spec.description}` : ''})`, `params.${name}`);
+      values[name] = spec.default;
+    }
+    if (spec.enum !== undefined && !spec.enum.includes(values[name]!)) {
+      throw new ValidateError('LANEWAY_ERR_PARAM_INVALID', `params.${name}: must be one of ${spec.enum.map((v) => JSON.stringify(v)).join(', ')}`, `params.${name}`);
+    }
+  }
+  return values;
+}
+
+/** `--param k=v` pairs as an object; `flag` names the flag in errors. */
+export function parseParamPairs(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ValidateError('LANEWAY_ERR_PARAM_INVALID', `--param: expected name=value, got '${pair}'`, '--param');
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** JSON with object keys sorted: two plans with the same content have the same text whatever their key order or YAML style. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key]);
+    return out;
+  }
+  return value;
+}
+
+/** True when some step acts in the sandbox's context (everything but an http step with `target: baseline`). */
+export function needsSandbox(plan: Plan): boolean {
+  return plan.steps.some((s) => s.http === undefined || s.http.target !== 'baseline' || usesSandboxRef(s));
+}
+
+function usesSandboxRef(value: unknown): boolean {
+  if (typeof value === 'string') {
+    const refs = refsIn(value);
+    return Array.isArray(refs) && refs.some((r) => r.kind === 'sandbox');
+  }
+  if (Array.isArray(value)) return value.some(usesSandboxRef);
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(usesSandboxRef);
+  return false;
+}
