@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLab, type Lab } from './lib/contenders.js';
 import type { BaseContext, SuiteContext, SuiteResult } from './lib/suite.js';
-import { checkTargets, renderMarkdown, renderSvg, targetsTable, type Environment } from './report.js';
+import { checkTargets, renderMarkdown, renderReadmeSection, renderSvg, targetsTable, type Environment } from './report.js';
 import { cost } from './suites/cost.js';
 import { latency } from './suites/latency.js';
 import { micro } from './suites/micro.js';
@@ -20,6 +20,8 @@ const LAB_SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = 
 
 /** Where full runs are recorded (committed): the source tree's bench/results/, not dist/. */
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+/** The README's Performance section, regenerated with each recorded run (merged into README.md by its owner). */
+const README_SECTION = fileURLToPath(new URL('../../bench/README.section.md', import.meta.url));
 
 function osName(): string {
   try {
@@ -118,7 +120,9 @@ async function main(): Promise<number> {
     if (svg !== undefined) writeFileSync(join(outDir, 'latest.svg'), svg);
     writeFileSync(join(outDir, 'latest.md'), renderMarkdown(env, results, checks, svg !== undefined ? 'latest.svg' : undefined));
     const json = { environment: env, targets: checks, failures: [...failures.keys()], suites: Object.fromEntries(results.map((r) => [r.name, r.skipped !== undefined ? { skipped: r.skipped } : r.data])) };
-    writeFileSync(join(outDir, `${env.date}${quick ? '-quick' : ''}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    const jsonName = `${env.date}${quick ? '-quick' : ''}.json`;
+    writeFileSync(join(outDir, jsonName), `${JSON.stringify(json, null, 2)}\n`);
+    if (outDir === RESULTS_DIR) writeFileSync(README_SECTION, renderReadmeSection(env, results, checks, `bench/results/${jsonName}`));
     base.log(`results written to ${outDir}`);
   }
 

@@ -25,13 +25,20 @@ export async function requestOnce(ctx: BaseContext, client: Client | Pool, c: Ta
   }
 }
 
-/** `count` sequential requests on one connection, each timed with hrtime (ns). */
-export async function closedLoop(ctx: BaseContext, client: Client, c: Target, count: number, h: RecordableHistogram | null): Promise<void> {
-  for (let i = 0; i < count; i++) {
+/**
+ * Up to `count` sequential requests on one connection, each timed with hrtime (ns), stopping after
+ * `maxMs` so a starved machine cannot stretch a run past its time budget.
+ */
+export async function closedLoop(ctx: BaseContext, client: Client, c: Target, count: number, h: RecordableHistogram | null, maxMs = Number.POSITIVE_INFINITY): Promise<number> {
+  const deadline = performance.now() + maxMs;
+  let i = 0;
+  for (; i < count; i++) {
     const start = process.hrtime.bigint();
-    if (!(await requestOnce(ctx, client, c, 'latency'))) return;
+    if (!(await requestOnce(ctx, client, c, 'latency'))) break;
     if (h !== null) h.record(Number(process.hrtime.bigint() - start));
+    if ((i & 63) === 0 && performance.now() > deadline) break;
   }
+  return i;
 }
 
 /**
