@@ -33,6 +33,10 @@ export function fmt(value: number, digits = 3): string {
   return Number(value.toPrecision(digits)).toString();
 }
 
+export function times(r: number): string {
+  return Number.isFinite(r) ? `${r.toFixed(2)}×` : '–';
+}
+
 export function ratio(value: number, reference: number): string {
   return Number.isFinite(value) && reference > 0 ? `${(value / reference).toFixed(2)}×` : '–';
 }

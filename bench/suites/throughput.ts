@@ -1,7 +1,7 @@
 // Throughput suite: autocannon, 32 keep-alive connections, no pipelining, contenders interleaved over several rounds.
 import autocannon from 'autocannon';
 import { cpuSeconds } from '../lib/procs.js';
-import { fmt, median, ratio, table } from '../lib/stats.js';
+import { fmt, median, table, times } from '../lib/stats.js';
 import { interleaved, type SuiteContext, type SuiteResult } from '../lib/suite.js';
 import type { Contender } from '../lib/contenders.js';
 
@@ -17,6 +17,13 @@ export interface ThroughputRow {
   readonly p99Ms: number;
   /** CPU milliseconds the server under test spent per 1,000 requests, at saturation */
   readonly cpuMsPer1k: number;
+  /**
+   * Median over rounds of this contender's req/s divided by the reference's in the same round: on a
+   * shared machine, neighbours in time see the same interference, so per-round ratios are steadier
+   * than a ratio of medians.
+   */
+  readonly vsDirect: number;
+  readonly vsHttpProxy: number;
 }
 
 export interface ThroughputData {
@@ -67,6 +74,11 @@ export async function throughput(ctx: SuiteContext): Promise<SuiteResult<Through
       ctx.log(`throughput round ${round + 1}/${roundCount} ${c.name}: ${fmt(run.rps)} req/s`);
     }
   }
+  const perRound = (name: string, ref: string): number => {
+    const mine = runs.get(name)!;
+    const theirs = runs.get(ref);
+    return theirs === undefined ? Number.NaN : median(mine.map((x, i) => x.rps / theirs[i]!.rps));
+  };
   const rows: ThroughputRow[] = contenders.map((c) => {
     const r = runs.get(c.name)!;
     return {
@@ -76,16 +88,16 @@ export async function throughput(ctx: SuiteContext): Promise<SuiteResult<Through
       p50Ms: median(r.map((x) => x.p50)),
       p99Ms: median(r.map((x) => x.p99)),
       cpuMsPer1k: median(r.map((x) => x.cpuMsPer1k)),
+      vsDirect: perRound(c.name, 'direct'),
+      vsHttpProxy: perRound(c.name, 'http-proxy'),
     };
   });
-  const direct = rows.find((r) => r.name === 'direct')!.rps;
-  const httpProxy = rows.find((r) => r.name === 'http-proxy')?.rps ?? Number.NaN;
   const markdown = [
-    `${CONNECTIONS} keep-alive connections, no pipelining, ${roundCount} interleaved round(s) of ${durationS} s after a warm-up; median req/s over rounds. CPU is the server under test's own (the upstream for \`direct\`).`,
+    `${CONNECTIONS} keep-alive connections, no pipelining, ${roundCount} interleaved round(s) of ${durationS} s after a warm-up; median req/s over rounds; ratios are medians of the per-round ratios. CPU is the server under test's own (the upstream for \`direct\`).`,
     '',
     table(
       ['contender', 'req/s', 'vs direct', 'vs http-proxy', 'p50 ms', 'p99 ms', 'server CPU ms / 1k req', 'rounds'],
-      rows.map((r) => [r.name, fmt(r.rps), ratio(r.rps, direct), ratio(r.rps, httpProxy), fmt(r.p50Ms), fmt(r.p99Ms), fmt(r.cpuMsPer1k), r.rounds.join(' ')]),
+      rows.map((r) => [r.name, fmt(r.rps), times(r.vsDirect), times(r.vsHttpProxy), fmt(r.p50Ms), fmt(r.p99Ms), fmt(r.cpuMsPer1k), r.rounds.join(' ')]),
     ),
   ].join('\n');
   return { name: 'throughput', data: { connections: CONNECTIONS, durationS, roundCount, rows }, markdown };
