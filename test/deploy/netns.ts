@@ -103,7 +103,7 @@ export class NsClient {
   request(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<HttpResult> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer for ${url} within 10s`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`no answer for ${url} within 20s`)), 20_000);
       this.#pending.set(id, (r) => {
         clearTimeout(timer);
         resolve(r);
@@ -190,7 +190,7 @@ export class NetnsNode {
   }
 
   /** Starts a long-running process inside `ns`; resolves once its output matches `ready`. */
-  async start(ns: string, cmd: string, args: readonly string[], ready: RegExp, timeoutMs = 15_000, stdin = false): Promise<NsProcess> {
+  async start(ns: string, cmd: string, args: readonly string[], ready: RegExp, timeoutMs = 40_000, stdin = false): Promise<NsProcess> {
     // `ip netns exec` execs the command, so the child's pid is the command's own: signals reach it.
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     this.#processes.add(child);
@@ -228,7 +228,7 @@ export class NetnsNode {
 
   /** An HTTP client living in `ns` (fixtures/client.mjs), for requests made from inside that namespace. */
   async client(ns: string): Promise<NsClient> {
-    const proc = await this.start(ns, process.execPath, [CLIENT], /client ready/, 15_000, true);
+    const proc = await this.start(ns, process.execPath, [CLIENT], /client ready/, 40_000, true);
     return new NsClient(proc);
   }
 

@@ -90,12 +90,15 @@ describe.skipIf(skipReason !== null)('traffic redirection in network namespaces'
 
       // The control plane runs on the node, reachable from every pod at its gateway address.
       const controlPlaneUrl = `http://${orders.gateway}:7070`;
-      await Promise.all([
+      // Started together: on a loaded 2-core CI machine each node process takes a second or more to come up.
+      [clients.client, clients.orders, clients.node] = await Promise.all([
+        node.client(client.ns),
+        node.client(orders.ns),
+        node.client(node.node),
         node.start(orders.ns, process.execPath, [APP, 'orders-app', '8080'], /listening/),
         node.start(fork.ns, process.execPath, [APP, 'orders-fork', '8080'], /listening/),
         node.start(node.node, process.execPath, [CLI, 'control-plane', '--listen', '0.0.0.0:7070', '--insecure', '--data', dataDir, '--log-level', 'warn'], /listening on/),
       ]);
-      [clients.client, clients.orders, clients.node] = await Promise.all([node.client(client.ns), node.client(orders.ns), node.client(node.node)]);
       const sandbox = await clients.node.request(`${controlPlaneUrl}/v1/sandboxes/pr-7`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
@@ -118,7 +121,7 @@ describe.skipIf(skipReason !== null)('traffic redirection in network namespaces'
 
       sidecar = await node.start(orders.ns, process.execPath, [CLI, ...sidecarArgs], /sidecar listening/);
       // Ready = the first route table arrived from the control plane; then our sandbox's key must be in it.
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 30_000;
       for (;;) {
         const routes = await call('http://127.0.0.1:15000/routes', {}, 'orders');
         if (JSON.stringify(routes.body).includes(KEY)) break;
@@ -129,7 +132,7 @@ describe.skipIf(skipReason !== null)('traffic redirection in network namespaces'
       await node.destroy();
       throw err;
     }
-  }, 45_000);
+  }, 120_000);
 
   afterAll(async () => {
     await node?.destroy();
