@@ -21,6 +21,9 @@ const commands: Record<string, () => Promise<Command>> = {
   routes: async () => (await import('./sandbox.js')).runRoutesCommand,
   sidecar: async () => (await import('../proxy/main.js')).runSidecar,
   demo: async () => (await import('../demo/main.js')).runDemo,
+  plan: async () => (await import('./plan.js')).runPlanCommand,
+  skills: async () => (await import('./skills.js')).runSkillsCommand,
+  mcp: async () => (await import('./mcp.js')).runMcpServer,
 };
 
 async function main(argv: string[]): Promise<void> {

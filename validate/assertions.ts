@@ -65,7 +65,7 @@ export const ASSERTION_SCHEMA = {
 
 // One compiler for the whole process: Ajv caches compiled schemas by content, so the same plan run
 // again does not recompile.
-const ajv = createAjv();
+const ajv = createAjv({ forUserSchemas: true });
 
 /** Checks what the shape schema cannot: one subject, the operator rules, regexes and schemas that compile. */
 export function checkAssertion(spec: AssertionSpec, path: string): void {

@@ -302,7 +302,7 @@ export function validatePlan(value: unknown): Plan {
       checkRefs(input.url, `${at}.url`, true);
       // The policy checks scheme, host and port before any step runs, so they may use parameters but
       // never another step's output.
-      const origin = /^[^:/]*:\/\/[^/?#]*/.exec(input.url)?.[0] ?? input.url;
+      const origin = originOf(input.url);
       const originRefs = refsIn(origin);
       if (Array.isArray(originRefs) && originRefs.some((r) => r.kind === 'steps')) {
         throw planError(`${at}.url`, 'the scheme, host and port must be known before the plan runs: they may use ${{ params }} but not ${{ steps }}');
@@ -359,6 +359,13 @@ export function validatePlan(value: unknown): Plan {
     captures.set(step.id, names);
   });
   return plan;
+}
+
+/** The scheme-host-port part of a plan URL: `http://h:1` of `http://h:1/a`, or a leading reference and what follows it up to the path. */
+export function originOf(url: string): string {
+  const lead = /^\$\{\{[^{}]*\}\}[^/?#]*/.exec(url);
+  if (lead !== null) return lead[0];
+  return /^[^:/]*:\/\/[^/?#]*/.exec(url)?.[0] ?? url;
 }
 
 function hasType(value: unknown, type: ParamType): boolean {

@@ -97,6 +97,19 @@ function toMs(value: unknown, at: string, fallback: number): number {
   throw paramProblem(at, `${JSON.stringify(value)} is not a duration (500ms, 5s) or a positive number of milliseconds`);
 }
 
+/** After parameters, the URL must be absolute http(s): a parameter like base=localhost:8080 is caught here, not as a failed step. */
+function checkUrl(url: string, at: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url.replace(/\$\{\{[^{}]*\}\}/g, 'x'));
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw paramProblem(at, `'${url}' is not an absolute http:// or https:// URL once parameters are substituted`);
+  }
+}
+
 function toCount(value: unknown, at: string, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value;
@@ -144,6 +157,7 @@ export async function prepare(plan: Plan, given: Readonly<Record<string, unknown
       ...(raw.body === undefined ? {} : { body: raw.body }),
       timeoutMs: toMs(raw.timeout, `${at}.timeout`, capMs(DEFAULT_REQUEST_TIMEOUT_MS)),
     };
+    checkUrl(request.url, `${at}.url`);
     const base: PolicyStep = { path, action, method: request.method, url: request.url, timeoutMs: request.timeoutMs };
     if (action === 'http') return { step, path, action, request, target: raw.target === 'baseline' ? 'baseline' : 'sandbox', policy: base };
     if (action === 'compare') return { step, path, action, request, ignore: (raw.ignore as string[] | undefined) ?? [], policy: base };

@@ -1,0 +1,232 @@
+// `laneway mcp`: an MCP server on stdio giving coding agents sandboxes, routes, plans, skills and runs of the control plane as tools.
+import { readFileSync } from 'node:fs';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { LanewayError } from '../proxy/errors.js';
+import { createAjv, describeAjvError } from '../validate/ajv.js';
+import { ControlPlaneClient, DEFAULT_SERVER, type Run } from '../validate/client.js';
+import { summarize } from '../validate/report.js';
+import { DEFAULT_SKILL_TAG, skillsOf } from '../validate/skills.js';
+import { parseFlags, type FlagSpec } from './flags.js';
+
+const FLAGS = Object.freeze({
+  server: { type: 'string', env: 'LANEWAY_URL' },
+  help: { type: 'boolean', short: 'h', env: 'LANEWAY_MCP_HELP' },
+} as const satisfies Record<string, FlagSpec>);
+
+const USAGE = `usage: laneway mcp [--server url]
+  an MCP server on stdin/stdout for coding agents (control plane from --server or LANEWAY_URL,
+  default ${DEFAULT_SERVER}; bearer token from LANEWAY_TOKEN). Example client configuration:
+  {"mcpServers": {"laneway": {"command": "laneway", "args": ["mcp"], "env": {"LANEWAY_URL": "http://127.0.0.1:7070"}}}}
+`;
+
+const DNS_LABEL = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', description: 'DNS-1123 label: lowercase letters, digits and -, at most 63' } as const;
+const NAME_ONLY = (what: string) =>
+  ({ type: 'object', required: ['name'], additionalProperties: false, properties: { name: { ...DNS_LABEL, description: `the ${what}'s name (${DNS_LABEL.description})` } } }) as const;
+const EMPTY = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+interface Tool {
+  readonly name: string;
+  readonly description: string;
+  readonly inputSchema: Record<string, unknown>;
+  run(client: ControlPlaneClient, input: Record<string, any>): Promise<string>;
+}
+
+const json = (value: unknown): string => JSON.stringify(value, null, 2);
+
+function runText(run: Run): string {
+  if (run.result !== null) return `${summarize(run.result)}\nrun id: ${run.id} (status ${run.status}); the full result (per-step inputs, outputs, assertions, diffs): run_get {"id": "${run.id}"}`;
+  if (run.error !== null) return `run ${run.id} ended with an error: ${run.error.code}: ${run.error.message}`;
+  return `run ${run.id} is ${run.status}; poll run_get {"id": "${run.id}"}`;
+}
+
+const TOOLS: readonly Tool[] = [
+  {
+    name: 'sandbox_apply',
+    description:
+      'Create or replace a sandbox: requests carrying its routing key (W3C baggage laneway=<key>) go to the forks it lists instead of the baseline workloads. Idempotent. Returns the sandbox with its routing key and phase (Ready once every fork target accepts connections).',
+    inputSchema: {
+      type: 'object',
+      required: ['name', 'spec'],
+      additionalProperties: false,
+      properties: {
+        name: { ...DNS_LABEL, description: `sandbox name (${DNS_LABEL.description}), e.g. pr-42` },
+        spec: {
+          type: 'object',
+          required: ['forks'],
+          additionalProperties: false,
+          properties: {
+            routingKey: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", description: 'optional; generated (20 base32 characters) when absent' },
+            ttl: { type: 'string', pattern: '^[0-9]+(s|m|h|d)$', description: 'optional; the sandbox is deleted this long after its last apply, e.g. 2h' },
+            labels: { type: 'object', additionalProperties: { type: 'string' } },
+            forks: {
+              type: 'array',
+              minItems: 1,
+              items: {
+                type: 'object',
+                required: ['workload', 'targets'],
+                additionalProperties: false,
+                properties: {
+                  workload: { type: 'string', pattern: '^[a-z0-9-]{1,63}/[a-z0-9-]{1,63}$', description: 'the baseline workload this fork stands in for: <namespace>/<name>, e.g. default/orders' },
+                  targets: {
+                    type: 'object',
+                    minProperties: 1,
+                    propertyNames: { pattern: '^[0-9]{1,5}$' },
+                    additionalProperties: { type: 'string', description: 'host:port of the fork' },
+                    description: 'app port (decimal string) → host:port of the fork, e.g. {"8080": "orders-pr42.default.svc:8080"}',
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    run: async (client, input) => json((await client.call('PUT', `/v1/sandboxes/${input.name}`, { name: input.name, spec: input.spec })).json),
+  },
+  {
+    name: 'sandbox_list',
+    description: 'List sandboxes with their routing keys, phases and forks.',
+    inputSchema: EMPTY,
+    run: async (client) => json((await client.call('GET', '/v1/sandboxes')).json),
+  },
+  {
+    name: 'sandbox_get',
+    description: 'Get one sandbox: spec, routing key, phase and the health of each fork target (why it is Pending).',
+    inputSchema: NAME_ONLY('sandbox'),
+    run: async (client, input) => json((await client.call('GET', `/v1/sandboxes/${input.name}`)).json),
+  },
+  {
+    name: 'sandbox_delete',
+    description: 'Delete a sandbox: its routing key goes back to the baseline everywhere.',
+    inputSchema: NAME_ONLY('sandbox'),
+    run: async (client, input) => json((await client.call('DELETE', `/v1/sandboxes/${input.name}`)).json),
+  },
+  {
+    name: 'routes_get',
+    description: "Get a baseline workload's route table as its sidecars use it: which routing key goes to which fork target.",
+    inputSchema: {
+      type: 'object',
+      required: ['workload'],
+      additionalProperties: false,
+      properties: { workload: { type: 'string', pattern: '^[a-z0-9-]{1,63}/[a-z0-9-]{1,63}$', description: '<namespace>/<name>, e.g. default/orders' } },
+    },
+    run: async (client, input) => json((await client.call('GET', `/v1/workloads/${input.workload}/routes`)).json),
+  },
+  {
+    name: 'plans_list',
+    description: 'List the validation plans stored on the control plane, with versions, tags, descriptions and parameters.',
+    inputSchema: EMPTY,
+    run: async (client) => json(await client.plans()),
+  },
+  {
+    name: 'skills_list',
+    description: `List skills: plan versions carrying a tag (default ${DEFAULT_SKILL_TAG}), with when to use each and its parameters. Run one with plan_run.`,
+    inputSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { tag: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', description: `the tag that marks skills (default ${DEFAULT_SKILL_TAG})` } },
+    },
+    run: async (client, input) => json(skillsOf(await client.plans(), input.tag ?? DEFAULT_SKILL_TAG)),
+  },
+  {
+    name: 'plan_run',
+    description:
+      'Run a stored plan on the control plane against a sandbox and wait for the verdict. Deterministic: the same plan, params and system give the same verdict. Returns a summary naming each failed step, assertion and actual value, and the run id for run_get. Refused before any request if a parameter is wrong, the sandbox is unknown or the platform policy forbids the plan.',
+    inputSchema: {
+      type: 'object',
+      required: ['plan', 'sandbox'],
+      additionalProperties: false,
+      properties: {
+        plan: { ...DNS_LABEL, description: 'the plan (skill) name, from plans_list or skills_list' },
+        version: { type: 'string', maxLength: 64, description: 'a version or tag (default: the latest version)' },
+        sandbox: { ...DNS_LABEL, description: 'the sandbox whose routing key the requests carry' },
+        params: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] }, description: "values for the plan's parameters; the others take their defaults" },
+      },
+    },
+    run: async (client, input) => {
+      const body = { sandbox: input.sandbox, wait: true, ...(input.version === undefined ? {} : { version: input.version }), ...(input.params === undefined ? {} : { params: input.params }) };
+      // A run with load steps can take minutes: allow it, the control plane enforces the policy's limits.
+      const { json: run } = await client.call<Run>('POST', `/v1/plans/${input.plan}/runs`, body, undefined, 15 * 60_000);
+      return runText(run);
+    },
+  },
+  {
+    name: 'run_get',
+    description: "Get a run: status (running, passed, failed, error) and, once finished, the full structured result with each step's inputs, outputs, assertion results, timing and baseline/sandbox differences.",
+    inputSchema: {
+      type: 'object',
+      required: ['id'],
+      additionalProperties: false,
+      properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: 'the run id plan_run returned' } },
+    },
+    run: async (client, input) => json(await client.run(input.id)),
+  },
+];
+
+/** What to do next, per error code: an agent acts on the message, so the message says how. */
+const HINTS: Readonly<Record<string, string>> = {
+  LANEWAY_ERR_SANDBOX_NOT_FOUND: 'call sandbox_list to see the sandboxes, or sandbox_apply to create it',
+  LANEWAY_ERR_PLAN_NOT_FOUND: 'call plans_list to see the stored plans and their versions and tags',
+  LANEWAY_ERR_RUN_NOT_FOUND: 'use the id plan_run returned; old runs are dropped',
+  LANEWAY_ERR_PARAM_INVALID: "call plans_list to see the plan's parameters and their types",
+  LANEWAY_ERR_POLICY_VIOLATION: 'the platform policy forbids this plan as written; choose another plan or ask the platform team',
+  LANEWAY_ERR_SANDBOX_REQUIRED: 'pass the sandbox argument',
+  LANEWAY_ERR_INVALID_FIELD: 'fix the named field and call again',
+  LANEWAY_ERR_KEY_CONFLICT: 'choose another routingKey or omit it to get a generated one',
+  LANEWAY_ERR_TARGET_NOT_ALLOWED: 'point the fork at a host the control plane allows (--allow-targets)',
+  LANEWAY_ERR_UNAUTHENTICATED: 'set LANEWAY_TOKEN in the MCP server environment',
+  LANEWAY_ERR_FORBIDDEN: 'this needs a writer token in LANEWAY_TOKEN',
+  LANEWAY_ERR_CONTROL_PLANE: 'start the control plane (laneway control-plane) or set LANEWAY_URL in the MCP server environment',
+  LANEWAY_ERR_RUNS_BUSY: 'retry in a few seconds',
+};
+
+function errorText(err: unknown): string {
+  if (err instanceof LanewayError) {
+    const field = (err as { field?: string }).field;
+    const hint = HINTS[err.code];
+    return `${err.code}${err.status > 0 ? ` (HTTP ${err.status})` : ''}: ${err.message}${field !== undefined && !err.message.includes(field) ? ` [field ${field}]` : ''}${hint === undefined ? '' : `. Next: ${hint}.`}`;
+  }
+  return `internal error: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+export async function runMcpServer(argv: string[]): Promise<void> {
+  const { values } = parseFlags(argv, FLAGS);
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const client = new ControlPlaneClient(typeof values.server === 'string' ? values.server : DEFAULT_SERVER);
+  const ajv = createAjv();
+  const validators = new Map(TOOLS.map((t) => [t.name, ajv.compile(t.inputSchema)]));
+  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+  const server = new Server({ name: 'laneway', version }, { capabilities: { tools: {} } });
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: TOOLS.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema as { type: 'object' } })),
+  }));
+  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    const tool = TOOLS.find((t) => t.name === request.params.name);
+    if (tool === undefined) {
+      return { isError: true, content: [{ type: 'text' as const, text: `unknown tool ${request.params.name}; the tools are ${TOOLS.map((t) => t.name).join(', ')}` }] };
+    }
+    const input = request.params.arguments ?? {};
+    const validate = validators.get(tool.name)!;
+    if (!validate(input)) {
+      const { path, problem } = describeAjvError(validate.errors![0]!);
+      return { isError: true, content: [{ type: 'text' as const, text: `invalid arguments for ${tool.name}: ${path}: ${problem}` }] };
+    }
+    try {
+      return { content: [{ type: 'text' as const, text: await tool.run(client, input as Record<string, unknown>) }] };
+    } catch (err) {
+      return { isError: true, content: [{ type: 'text' as const, text: errorText(err) }] };
+    }
+  });
+  // stdout carries the protocol from here on: nothing else may write to it.
+  await server.connect(new StdioServerTransport());
+  await new Promise<void>((resolve) => {
+    server.onclose = resolve;
+    process.stdin.once('end', resolve);
+  });
+}
