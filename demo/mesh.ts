@@ -60,11 +60,12 @@ export class Child {
   readonly exited: Promise<void>;
   #tail = '';
 
-  private constructor(label: string, args: string[], env: NodeJS.ProcessEnv, sink: OutputSink | undefined) {
+  private constructor(label: string, args: string[], env: NodeJS.ProcessEnv, sink: OutputSink | undefined, group: Set<Child> | undefined) {
     this.label = label;
     // stdin is a pipe the services watch: it closes if we die without stopping them (see service.ts).
     this.process = spawn(process.execPath, args, { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
     track(this.process);
+    group?.add(this);
     this.exited = once(this.process, 'exit').then(() => undefined);
     const onData = (chunk: Buffer): void => {
       const text = chunk.toString();
@@ -77,8 +78,14 @@ export class Child {
   }
 
   /** Starts `node <args>`; resolves with the first match of `ready` in its output. */
-  static async start(label: string, args: string[], ready: RegExp, opts: { env?: NodeJS.ProcessEnv; sink?: OutputSink } = {}): Promise<{ child: Child; match: RegExpExecArray }> {
-    const child = new Child(label, args, opts.env ?? {}, opts.sink);
+  static async start(
+    label: string,
+    args: string[],
+    ready: RegExp,
+    /** `group` gets the child as soon as it is spawned, so whoever owns the group can stop it even mid-start */
+    opts: { env?: NodeJS.ProcessEnv; sink?: OutputSink; group?: Set<Child> } = {},
+  ): Promise<{ child: Child; match: RegExpExecArray }> {
+    const child = new Child(label, args, opts.env ?? {}, opts.sink, opts.group);
     try {
       const match = await new Promise<RegExpExecArray>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`${label}: not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
@@ -217,6 +224,8 @@ export class Mesh {
   readonly #apps = new Map<string, Child>();
   readonly #sidecars = new Map<string, Child>();
   readonly #forks = new Set<ForkNode>();
+  /** every child this mesh spawned, including ones still starting */
+  readonly #spawned = new Set<Child>();
   readonly #agent = new Agent({ keepAliveTimeout: 10_000, connections: 128 });
   #controlPlane: Child | undefined;
   #controlPlanePort = 0;
@@ -266,8 +275,7 @@ export class Mesh {
 
   /** Pids of every child still running. */
   pids(): number[] {
-    const all = [this.#controlPlane, ...this.#apps.values(), ...this.#sidecars.values(), ...[...this.#forks].map((f) => f.child)];
-    return all.filter((c): c is Child => c !== undefined && c.alive && c.pid !== undefined).map((c) => c.pid!);
+    return [...this.#spawned].filter((c) => c.alive && c.pid !== undefined).map((c) => c.pid!);
   }
 
   /**
@@ -291,8 +299,9 @@ export class Mesh {
       'control-plane',
       [CLI, 'control-plane', '--listen', `127.0.0.1:${this.#controlPlanePort}`, '--data', this.dataDir, '--log-level', 'warn', '--probe-interval', '500ms'],
       /listening on http:\/\/127\.0\.0\.1:(\d+)/,
-      { sink: this.#options.sink },
+      { sink: this.#options.sink, group: this.#spawned },
     );
+    await this.#adopt(child);
     this.#controlPlane = child;
     this.#controlPlanePort = Number(match[1]);
   }
@@ -316,8 +325,9 @@ export class Mesh {
       `service ${name}`,
       [SERVICE, '--name', name, '--listen', `127.0.0.1:${port}`, ...this.#downstreamOf(name, sidecarPorts)],
       /"msg":"service listening".*"port":(\d+)/,
-      { env: { LANEWAY_DEMO_CHILD: '1' }, sink: this.#options.sink },
+      { env: { LANEWAY_DEMO_CHILD: '1' }, sink: this.#options.sink, group: this.#spawned },
     );
+    await this.#adopt(child);
     this.#apps.set(name, child);
     if (!this.#services.has(name)) {
       this.#services.set(name, { name, workload: `${NAMESPACE}/${name}`, appPort: Number(match[1]), sidecarPort: 0, admin: '', url: '' });
@@ -363,8 +373,9 @@ export class Mesh {
         '--drain-timeout', '2s',
       ],
       /[^\n]*"msg":"sidecar listening"[^\n]*/,
-      { sink: this.#options.sink },
+      { sink: this.#options.sink, group: this.#spawned },
     );
+    await this.#adopt(child);
     this.#sidecars.set(name, child);
     const admin = /"admin":"([^"]+)"/.exec(match[0])?.[1];
     if (admin === undefined) throw new Error(`sidecar ${name}: no admin address in ${match[0]}`);
@@ -380,8 +391,9 @@ export class Mesh {
       `fork ${name}`,
       [SERVICE, '--name', name, '--listen', '127.0.0.1:0', ...this.#downstreamOf(of)],
       /"msg":"service listening".*"port":(\d+)/,
-      { env: { LANEWAY_DEMO_CHILD: '1' }, sink: this.#options.sink },
+      { env: { LANEWAY_DEMO_CHILD: '1' }, sink: this.#options.sink, group: this.#spawned },
     );
+    await this.#adopt(child);
     const port = Number(match[1]);
     const fork: ForkNode = { name, of, port, target: `127.0.0.1:${port}`, child };
     this.#forks.add(fork);
@@ -460,14 +472,20 @@ export class Mesh {
   /** Stops every child (SIGTERM, SIGKILL after 5 s) and removes the temporary data dir. Safe to call twice, or during start(). */
   async stop(): Promise<void> {
     this.#stopped = true;
-    const children = [...this.#apps.values(), ...[...this.#forks].map((f) => f.child), ...this.#sidecars.values(), this.#controlPlane];
-    await Promise.all(children.map((c) => c?.stop()));
+    await Promise.all([...this.#spawned].map((c) => c.stop()));
     await this.#agent.close();
     if (this.#ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 
   #checkStopped(): void {
     if (this.#stopped) throw new Error('mesh stopped while starting');
+  }
+
+  /** A child that came up after stop() (Ctrl-C during startup) is stopped at once, not adopted. */
+  async #adopt(child: Child): Promise<void> {
+    if (!this.#stopped) return;
+    await child.stop();
+    this.#checkStopped();
   }
 
   async #get(url: string): Promise<{ status: number; text: string }> {

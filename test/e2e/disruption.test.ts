@@ -23,13 +23,16 @@ it('a sandbox deleted while traffic flows: its key goes to the baseline afterwar
   const sent: Sent[] = [];
   let stop = false;
   const traffic = drive(mesh, { concurrency: 10, stop: () => stop, into: sent, key: (i) => (i % 2 === 0 ? sb.key : undefined) });
-  await waitFor('keyed traffic through the fork', () => sent.filter((s) => s.path?.[1] === 'orders-doomed').length >= 30);
-
-  await mesh.deleteSandbox(sb); // resolves once the orders sidecar no longer has the route
-  const deletedAt = performance.now();
-  await waitFor('keyed traffic after the delete', () => sent.filter((s) => s.key === sb.key && s.startedAt > deletedAt).length >= 30);
-  stop = true;
-  await traffic;
+  let deletedAt = Infinity;
+  try {
+    await waitFor('keyed traffic through the fork', () => sent.filter((s) => s.path?.[1] === 'orders-doomed').length >= 30);
+    await mesh.deleteSandbox(sb); // resolves once the orders sidecar no longer has the route
+    deletedAt = performance.now();
+    await waitFor('keyed traffic after the delete', () => sent.filter((s) => s.key === sb.key && s.startedAt > deletedAt).length >= 30);
+  } finally {
+    stop = true;
+    await traffic;
+  }
 
   expect(sent.filter((s) => s.status !== 200)).toEqual([]);
   // Baseline traffic never noticed.
@@ -92,24 +95,29 @@ it('the control plane restarted mid-traffic: no request fails, sidecars keep the
   // Modest concurrency: the restarting control plane needs CPU on 2 cores too; what matters is that
   // requests keep flowing the whole time.
   const traffic = drive(mesh, { concurrency: 4, stop: () => stop, into: sent, key: (i) => (i % 2 === 0 ? sb.key : undefined) });
-  await waitFor('traffic before the restart', () => sent.length >= 50);
+  let downFor = 0;
+  try {
+    await waitFor('traffic before the restart', () => sent.length >= 50);
 
-  // SIGKILL: a crash, not a goodbye. Every sidecar sees its watch stream break.
-  await mesh.stopControlPlane('SIGKILL');
-  const connected = async (): Promise<boolean[]> => Promise.all(mesh.chain.map(async (s) => (await mesh.routes(s)).connected === true));
-  await waitFor('sidecars to notice', async () => (await connected()).every((c) => !c));
-  const whileDown = sent.length;
-  await waitFor('traffic while the control plane is down', () => sent.length >= whileDown + 50);
-  const downFor = sent.length - whileDown;
+    // SIGKILL: a crash, not a goodbye. Every sidecar sees its watch stream break.
+    await mesh.stopControlPlane('SIGKILL');
+    const connected = async (): Promise<boolean[]> => Promise.all(mesh.chain.map(async (s) => (await mesh.routes(s)).connected === true));
+    await waitFor('sidecars to notice', async () => (await connected()).every((c) => !c));
+    const whileDown = sent.length;
+    await waitFor('traffic while the control plane is down', () => sent.length >= whileDown + 50);
+    downFor = sent.length - whileDown;
 
-  await mesh.startControlPlane(); // same port, same data dir
-  await waitFor('sidecars to resubscribe', async () => (await connected()).every(Boolean), 15_000);
-  // The stored sandbox survived, and a change made after the restart reaches the sidecars.
-  expect((await mesh.api('GET', '/v1/sandboxes/steady')).body).toMatchObject({ status: { routingKey: sb.key } });
-  const after = await mesh.applySandbox('after-restart', [late]);
-  expect((await mesh.call(after.key)).body.path).toEqual(['web', 'orders', 'payments-late']);
-  stop = true;
-  await traffic;
+    await mesh.startControlPlane(); // same port, same data dir
+    // Reconnect backoff is jittered and grows while the control plane is down (up to seconds).
+    await waitFor('sidecars to resubscribe', async () => (await connected()).every(Boolean), 30_000);
+    // The stored sandbox survived, and a change made after the restart reaches the sidecars.
+    expect((await mesh.api('GET', '/v1/sandboxes/steady')).body).toMatchObject({ status: { routingKey: sb.key } });
+    const after = await mesh.applySandbox('after-restart', [late]);
+    expect((await mesh.call(after.key)).body.path).toEqual(['web', 'orders', 'payments-late']);
+  } finally {
+    stop = true;
+    await traffic;
+  }
 
   expect(downFor).toBeGreaterThanOrEqual(50);
   expect(mismatches(sent, expected)).toEqual([]);

@@ -25,11 +25,15 @@ export interface DriveOptions {
   readonly into?: Sent[];
 }
 
+/** A test that fails before setting its stop flag must not leave workers spinning against a stopped mesh. */
+const RUNAWAY_LIMIT = 50_000;
+
 /** Sends requests through `mesh.call` with `concurrency` in flight until `total` or `stop()`. */
 export async function drive(mesh: Mesh, options: DriveOptions): Promise<Sent[]> {
   const sent: Sent[] = options.into ?? [];
   let next = 0;
-  const more = (): boolean => (options.total === undefined || next < options.total) && !(options.stop?.() ?? false);
+  const limit = options.total ?? RUNAWAY_LIMIT;
+  const more = (): boolean => next < limit && !(options.stop?.() ?? false);
   const worker = async (): Promise<void> => {
     while (more()) {
       const key = options.key(next++);
