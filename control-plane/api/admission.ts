@@ -1,6 +1,6 @@
 // The sidecar-injection webhook: POST /v1/admission/mutate[/namespace] (AdmissionReview in, JSONPatch out), and its TLS listener.
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type {} from '../auth.js'; // the `config.access` route option
 import { mutatePod, type InjectOptions, type OptIn } from '../admission.js';
 
@@ -107,7 +107,12 @@ export interface WebhookServerOptions {
 export async function listenWebhook(options: WebhookServerOptions): Promise<FastifyInstance> {
   let cert = readFileSync(options.certFile);
   let key = readFileSync(options.keyFile);
-  const app = Fastify({ https: { cert, key }, loggerInstance: options.logger, disableRequestLogging: true });
+  const app = Fastify({
+    https: { cert, key },
+    loggerInstance: options.logger,
+    // each review is logged once, with its outcome, by the route
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   await app.register(admissionRoutes, { inject: options.inject });
   let timer: NodeJS.Timeout | undefined;
   app.addHook('onClose', async () => clearInterval(timer));
