@@ -45,8 +45,9 @@ describe('mutatePod golden patches', () => {
       expect(outcome.review.response).toMatchObject({ uid: input.request.uid, allowed: true, patchType: 'JSONPatch' });
       const goldenFile = here(`golden/${fixture}.patch.json`);
       const actual = `${JSON.stringify(outcome.patch, null, 2)}\n`;
-      // UPDATE_GOLDEN=1 rewrites the files; review the diff before committing it.
-      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(goldenFile)) writeFileSync(goldenFile, actual);
+      // UPDATE_GOLDEN=1 rewrites the files; review the diff before committing it. A missing file fails.
+      if (process.env.UPDATE_GOLDEN === '1') writeFileSync(goldenFile, actual);
+      expect(existsSync(goldenFile), `${goldenFile} is missing; run with UPDATE_GOLDEN=1`).toBe(true);
       expect(actual).toBe(readFileSync(goldenFile, 'utf8'));
 
       // The patched pod is a valid Kubernetes Pod, and the sidecar accepts the arguments we gave it.

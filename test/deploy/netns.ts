@@ -43,6 +43,26 @@ export function netnsSkipReason(): string | null {
   }
 }
 
+/** Kills every process still inside `ns` (children of children included), then deletes it. */
+function deleteNamespace(ns: string): void {
+  try {
+    for (const pid of run('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  } catch {
+    /* no such namespace */
+  }
+  try {
+    run('ip', ['netns', 'del', ns]);
+  } catch {
+    /* already gone */
+  }
+}
+
 /** Deletes namespaces left by test runs whose process is gone (a run killed before its cleanup). */
 function sweepStale(): void {
   let list = '';
@@ -58,11 +78,7 @@ function sweepStale(): void {
     try {
       process.kill(Number(m[1]), 0);
     } catch {
-      try {
-        run('ip', ['netns', 'del', name]);
-      } catch {
-        /* raced with another sweeper */
-      }
+      deleteNamespace(name);
     }
   }
 }
@@ -245,13 +261,7 @@ export class NetnsNode {
   /** The synchronous part, also run from process 'exit' so a crashed test run leaves nothing behind. */
   destroySync(): void {
     for (const child of this.#processes) child.kill('SIGKILL');
-    for (const ns of this.#namespaces.splice(0).reverse()) {
-      try {
-        run('ip', ['netns', 'del', ns]);
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const ns of this.#namespaces.splice(0).reverse()) deleteNamespace(ns);
     process.off('exit', this.#onExit);
   }
 
