@@ -66,6 +66,8 @@ describe('PUT /v1/plans/:name', () => {
     const mismatch = await call(cp.url, 'PUT', '/v1/plans/other', { plan });
     expect(mismatch.status).toBe(400);
     expect(mismatch.body.error.field).toBe('plan.name');
+    const openapi = await call(cp.url, 'GET', '/openapi.json');
+    expect(Object.keys(openapi.body.paths)).toEqual(expect.arrayContaining(['/v1/plans/{name}', '/v1/plans', '/v1/plans/{name}/versions/{ref}', '/v1/plans/{name}/runs', '/v1/runs/{id}']));
     const tag = await call(cp.url, 'PUT', '/v1/plans/catalog-check', { plan, tags: ['latest'] });
     expect(tag.status).toBe(400);
     expect(tag.body.error.code).toBe('LANEWAY_ERR_INVALID_FIELD');
