@@ -36,7 +36,7 @@ export interface Lane {
   readonly renamed: Upstream;
   /** the same API as the baseline */
   readonly same: Upstream;
-  /** the baseline's API, 60 ms slower */
+  /** the baseline's API, 120 ms slower: far beyond any bound the tests set, even on a loaded machine */
   readonly slow: Upstream;
   readonly sidecar: SidecarProcess;
   /** where a client calls catalog: its sidecar */
@@ -66,7 +66,7 @@ export async function startLane(controlPlane: string): Promise<Lane> {
     startUpstream('catalog', catalog('catalog', 'total')),
     startUpstream('catalog-v2', catalog('catalog-v2', 'amount')),
     startUpstream('catalog-same', catalog('catalog-same', 'total')),
-    startUpstream('catalog-slow', catalog('catalog-slow', 'total', 60)),
+    startUpstream('catalog-slow', catalog('catalog-slow', 'total', 120)),
   ]);
   const sidecar = await startSidecar({ appPort: baseline.port, workload: WORKLOAD, extra: ['--control-plane', controlPlane] });
   const keys: Record<string, string> = {};
