@@ -12,6 +12,7 @@ import { Push } from './push.js';
 import { Registry } from './registry.js';
 import { Store } from './store.js';
 import { TtlSweeper } from './ttl.js';
+import admissionRoutes from './api/admission.js';
 import { plansApi } from './api/plans.js';
 import { sandboxesApi } from './api/sandboxes.js';
 import { systemApi } from './api/system.js';
@@ -142,6 +143,8 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
   await app.register(workloadsApi, { push });
   await app.register(systemApi, { registry, push, metrics });
   await app.register(plansApi, { store, registry, prober, policyFile: config.policyFile });
+  // Plain HTTP on the API listener (loopback, tests); clusters use the TLS listener from main.ts.
+  if (config.inject !== undefined) await app.register(admissionRoutes, { inject: config.inject });
   return app;
 }
 

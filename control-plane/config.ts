@@ -10,6 +10,7 @@ import {
   type FlagSpec,
 } from '../cli/flags.js';
 import { compileAllowTargets } from './allow-targets.js';
+import { injectOptions, type InjectOptions } from './admission.js';
 
 export interface ControlPlaneConfig {
   readonly listen: { readonly host: string; readonly port: number };
@@ -32,6 +33,10 @@ export interface ControlPlaneConfig {
   readonly maxWatchers: number;
   readonly bodyLimitBytes: number;
   readonly logLevel: string;
+  /** the TLS sidecar-injection webhook listener; undefined = not served over TLS */
+  readonly webhook: { readonly listen: { readonly host: string; readonly port: number }; readonly certFile: string; readonly keyFile: string } | undefined;
+  /** what the injection webhook injects; undefined = the admission routes are not served */
+  readonly inject: InjectOptions | undefined;
 }
 
 export const FLAGS = Object.freeze({
@@ -46,6 +51,13 @@ export const FLAGS = Object.freeze({
   'delta-log-size': { type: 'string' },
   'max-watchers': { type: 'string' },
   'log-level': { type: 'string' },
+  'webhook-listen': { type: 'string' },
+  'webhook-cert': { type: 'string' },
+  'webhook-key': { type: 'string' },
+  'inject-image': { type: 'string' },
+  'inject-control-plane': { type: 'string' },
+  'inject-pull-policy': { type: 'string' },
+  'inject-token-secret': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Record<string, FlagSpec>);
 
@@ -62,6 +74,13 @@ export const USAGE = `usage: laneway control-plane [flags]
   --delta-log-size 1024      deltas kept per workload for Last-Event-ID resume
   --max-watchers 10000       concurrent watch streams accepted
   --log-level info           pino level for the log on stderr (silent, error, warn, info, debug)
+  --webhook-listen host:port HTTPS address of the sidecar-injection webhook (default 0.0.0.0:9443)
+  --webhook-cert path        PEM certificate for the webhook (with --webhook-key; re-read every minute)
+  --webhook-key path         PEM private key for the webhook
+  --inject-image image       the laneway image the webhook injects (sidecar and init container)
+  --inject-control-plane url the control-plane URL injected sidecars subscribe to
+  --inject-pull-policy p     imagePullPolicy of injected containers (default IfNotPresent)
+  --inject-token-secret name Secret (key 'token') in each injected namespace holding a reader token
 Every flag can also be set as LANEWAY_<FLAG> (e.g. LANEWAY_LISTEN, LANEWAY_DATA).
 `;
 
@@ -109,6 +128,26 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const logLevel = str('log-level', 'info');
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('--log-level', `expected one of ${[...LOG_LEVELS].join(', ')}`);
 
+  const opt = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const webhookCert = opt('webhook-cert');
+  const webhookKey = opt('webhook-key');
+  if ((webhookCert === undefined) !== (webhookKey === undefined)) {
+    throw new ConfigError(webhookCert === undefined ? '--webhook-cert' : '--webhook-key', 'give both --webhook-cert and --webhook-key');
+  }
+  const injectGiven = ['inject-image', 'inject-control-plane', 'inject-pull-policy', 'inject-token-secret'].some((f) => opt(f) !== undefined);
+  if (webhookCert !== undefined && !injectGiven) throw new ConfigError('--inject-image', 'required with --webhook-cert: the image the webhook injects');
+  const inject = injectGiven
+    ? injectOptions({ image: opt('inject-image'), controlPlaneUrl: opt('inject-control-plane'), imagePullPolicy: opt('inject-pull-policy'), tokenSecret: opt('inject-token-secret') })
+    : undefined;
+  const webhook =
+    webhookCert === undefined
+      ? undefined
+      : Object.freeze({
+          listen: Object.freeze(parseListenAddress('--webhook-listen', opt('webhook-listen') ?? '0.0.0.0:9443')),
+          certFile: resolve(webhookCert),
+          keyFile: resolve(webhookKey as string),
+        });
+
   return Object.freeze({
     listen: Object.freeze(listen),
     dataDir: resolve(str('data', DEFAULTS.data)),
@@ -123,6 +162,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     maxWatchers: values['max-watchers'] === undefined ? DEFAULTS.maxWatchers : parsePositiveInt('--max-watchers', String(values['max-watchers']), 1_000_000),
     bodyLimitBytes: DEFAULTS.bodyLimitBytes,
     logLevel,
+    webhook,
+    inject,
   });
 }
 

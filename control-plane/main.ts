@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.js';
 import { loadConfig, USAGE } from './config.js';
 import { StoreLockedError } from './store.js';
+import { listenWebhook } from './api/admission.js';
 
 export async function runControlPlane(argv: string[]): Promise<void> {
   const config = loadConfig(argv);
@@ -29,12 +30,18 @@ export async function runControlPlane(argv: string[]): Promise<void> {
       `${authenticated ? 'bearer tokens required' : 'no authentication'})\n`,
   );
 
+  const webhook =
+    config.webhook === undefined || config.inject === undefined
+      ? null
+      : await listenWebhook({ ...config.webhook.listen, certFile: config.webhook.certFile, keyFile: config.webhook.keyFile, inject: config.inject, logger: app.log });
+  if (webhook !== null) app.log.info({ address: webhook.server.address() }, 'sidecar-injection webhook listening (TLS)');
+
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down');
-    app.close().then(
+    Promise.all([webhook?.close(), app.close()]).then(
       () => process.exit(0),
       (err: unknown) => {
         app.log.error({ err }, 'shutdown failed');
