@@ -42,13 +42,13 @@ export async function runDemo(argv: string[]): Promise<void> {
 
   // Handlers go in before anything starts, so Ctrl-C during startup also stops what is already up.
   let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
+  const shutdown = (reason: string): void => {
     if (stopping) {
       // A second Ctrl-C: stop waiting for graceful exits (the 'exit' hook SIGKILLs the children).
       process.exit(130);
     }
     stopping = true;
-    out(`\n${signal}: stopping ${mesh.pids().length} processes…`);
+    out(`\n${reason}: stopping ${mesh.pids().length} processes…`);
     mesh.stop().then(
       () => {
         out('stopped.');
@@ -60,8 +60,15 @@ export async function runDemo(argv: string[]): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => shutdown('SIGHUP'));
+  // `npm start` runs us under `sh -c`: a SIGTERM to npm kills npm and sh without passing it on, and we
+  // would linger with eight children. A new parent means whoever started us is gone, so stop too.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent && !stopping) shutdown('parent process exited');
+  }, 500).unref();
 
   out(`laneway demo: starting a local mini-mesh on 127.0.0.1 (${mesh.chain.join(', ')}, their sidecars, a control plane)…`);
   try {
