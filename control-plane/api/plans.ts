@@ -279,7 +279,14 @@ export async function plansApi(app: FastifyInstance, { store, registry, prober, 
       const id = randomUUID();
       plans.startRun(id, stored.plan, request.body.sandbox ?? null, Date.now());
       const done = execute(prepared, ctx).then(
-        (result) => plans.finishRun(id, result.verdict === 'pass' ? 'passed' : 'failed', result, null, Date.now()),
+        (result) => {
+          // Stopped by our shutdown: not the plan's verdict, so an error with the partial result.
+          if (controller.signal.aborted) {
+            plans.finishRun(id, 'error', result, { code: 'LANEWAY_ERR_RUN_ABORTED', message: 'the control plane shut down during the run' }, Date.now());
+          } else {
+            plans.finishRun(id, result.verdict === 'pass' ? 'passed' : 'failed', result, null, Date.now());
+          }
+        },
         (err: unknown) => {
           request.log.error({ err, run: id }, 'plan run failed');
           plans.finishRun(id, 'error', null, { code: 'LANEWAY_ERR_INTERNAL', message: 'the run failed inside the control plane' }, Date.now());

@@ -168,9 +168,18 @@ describe('laneway skills and plans from the control plane', () => {
 
   it('plans, tags and runs survive a restart; a bad --policy file exits 2 naming it', async () => {
     const run = await call(cp.url, 'POST', '/v1/plans/catalog-check/runs', { sandbox: 'pr-same', wait: true });
+    // A run in flight when the control plane stops ends as an error, not as a verdict.
+    const closed = (await call(cp.url, 'PUT', '/v1/sandboxes/pr-pending', { spec: { forks: [{ workload: 'default/nothing', targets: { '80': '127.0.0.1:9' } }] } })).status;
+    expect(closed).toBe(201);
+    await call(cp.url, 'PUT', '/v1/plans/waiter', { plan: { name: 'waiter', version: '1', steps: [{ id: 'w', wait: { timeout: '20s' } }] } });
+    const inFlight = await call(cp.url, 'POST', '/v1/plans/waiter/runs', { sandbox: 'pr-pending' });
+    expect(inFlight.body.status).toBe('running');
     await cp.stop();
     cp = await startCp();
     expect((await call(cp.url, 'GET', `/v1/runs/${run.body.id}`)).body.status).toBe('passed');
+    const aborted = (await call(cp.url, 'GET', `/v1/runs/${inFlight.body.id}`)).body;
+    expect(aborted).toMatchObject({ status: 'error', error: { code: 'LANEWAY_ERR_RUN_ABORTED' } });
+    expect(aborted.result.steps[0].error.code).toBe('LANEWAY_ERR_RUN_ABORTED');
     expect((await call(cp.url, 'GET', '/v1/plans/catalog-check/versions/stable')).body.version).toBe('2.0.0');
 
     const bad = wd.file('bad-policy.yaml', 'load: {maxRate: fast}\n');

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh } from '../../demo/mesh.js';
-import { runLaneway } from '../helpers/processes.js';
+import { freePort, runLaneway } from '../helpers/processes.js';
 import { catalogPlan, startLane, workdir, type Lane } from './fixture.js';
 
 let mesh: Mesh;
@@ -175,5 +175,46 @@ steps:
     const sandbox = await laneway(['run', plan, '--sandbox', 'nope']);
     expect(sandbox.code).toBe(2);
     expect(sandbox.stderr).toContain('LANEWAY_ERR_SANDBOX_NOT_FOUND: sandbox nope does not exist');
+  });
+  it('records why steps could not complete: refused, timed out, capture missing, reference unresolved, sandbox not Ready', async () => {
+    const closed = await freePort();
+    const pending = await mesh.api('PUT', '/v1/sandboxes/pr-pending', { spec: { forks: [{ workload: 'default/nothing', targets: { '80': `127.0.0.1:${closed}` } }] } });
+    expect(pending.status).toBe(201);
+    const plan = wd.file(
+      'errors.yaml',
+      `name: errors
+version: "1"
+continueOnFailure: true
+steps:
+  - id: refused
+    http: {url: "http://127.0.0.1:${closed}/", target: baseline}
+  - id: slow
+    http: {url: "${lane.url}/items/1", timeout: 30ms}
+  - id: capture
+    http: {url: "${lane.url}/items/1", target: baseline}
+    capture: {missing: $.nope}
+  - id: uses
+    http: {url: "${lane.url}/items/\${{ steps.capture.missing }}", target: baseline}
+`,
+    );
+    const res = await laneway(['run', plan, '--sandbox', 'pr-slow', '-o', 'json']);
+    expect(res.code).toBe(1);
+    const steps = JSON.parse(res.stdout).steps;
+    expect(steps.map((s: any) => [s.id, s.verdict, s.error?.code])).toEqual([
+      ['refused', 'error', 'LANEWAY_ERR_STEP_REQUEST_FAILED'],
+      ['slow', 'error', 'LANEWAY_ERR_STEP_TIMEOUT'],
+      ['capture', 'error', 'LANEWAY_ERR_STEP_CAPTURE'],
+      ['uses', 'error', 'LANEWAY_ERR_STEP_REFERENCE'],
+    ]);
+    expect(steps[0].error.message).toBe(`GET http://127.0.0.1:${closed}/: ECONNREFUSED`);
+    expect(steps[2].error.message).toBe('capture missing: $.nope matched nothing in the response body');
+    expect(steps[2].exchanges.baseline.response.status).toBe(200);
+    expect(steps[3].error.message).toBe('${{ steps.capture.missing }} has no value: step capture did not produce missing');
+
+    const wait = wd.file('wait.yaml', 'name: wait\nversion: "1"\nsteps:\n  - id: ready\n    wait: {timeout: 600ms}\n  - id: after\n    wait: {}\n');
+    const notReady = await laneway(['run', wait, '--sandbox', 'pr-pending']);
+    expect(notReady.code).toBe(1);
+    expect(notReady.stdout).toContain(`LANEWAY_ERR_SANDBOX_NOT_READY: sandbox pr-pending not Ready after 600 ms: 127.0.0.1:${closed}:`);
+    expect(notReady.stdout).toContain('SKIP  after');
   });
 });
