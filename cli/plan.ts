@@ -6,7 +6,7 @@ import { ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
 import { junit, summarize } from '../validate/report.js';
-import { runPlan } from '../validate/runner.js';
+import { prepare, runPlan } from '../validate/runner.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 
 const FLAGS = Object.freeze({
@@ -130,8 +130,8 @@ export async function runPlanCommand(argv: string[]): Promise<void> {
       try {
         const plan = readPlanFile(file);
         if (policy !== null) {
-          // The policy needs concrete numbers and hosts: check with the parameters' defaults (and any --param).
-          const { prepare } = await import('../validate/runner.js');
+          // The policy needs concrete numbers and hosts: check with the parameters' defaults (and any
+          // --param), and a stand-in sandbox, since no request is sent.
           const params = parseParamPairs((values.param as string[] | undefined) ?? []);
           await prepare(plan, params, { sandboxes: { get: async (name) => ({ name, routingKey: 'validate', phase: 'Ready', waiting: [] }) }, sandbox: 'validate', policy });
         }

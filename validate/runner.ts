@@ -1,4 +1,5 @@
 // Runs a plan: params and sandbox resolved, policy checked before any step, then the steps one at a time into a structured result.
+import { JSONPath } from 'jsonpath-plus';
 import { Agent } from 'undici';
 import { parseDurationMs } from '../cli/flags.js';
 import { ControlPlaneError } from '../control-plane/errors.js';
@@ -11,7 +12,6 @@ import { ValidateError } from './errors.js';
 import { actionOf, needsSandbox, resolveParams, type ActionName, type CaptureSpec, type ParamValue, type Plan, type Step } from './plan.js';
 import { checkPolicy, refuse, type Policy, type PolicyStep } from './policy.js';
 import { formatRef, interpolate, KEEP, type Ref } from './template.js';
-import { JSONPath } from 'jsonpath-plus';
 
 export interface RunContext {
   /** the sandbox whose routing key `sandbox`-context requests carry */
