@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 import type { Reply } from './service.js';
 
@@ -17,6 +17,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const DIST = basename(dirname(HERE)) === 'dist' ? dirname(HERE) : join(HERE, '..', 'dist');
 const CLI = join(DIST, 'cli', 'main.js');
 const SERVICE = join(DIST, 'demo', 'service.js');
+/** `--import` wants a URL (a bare absolute path is not one on Windows) */
+const PARENT_GUARD = pathToFileURL(join(DIST, 'demo', 'parent-guard.js')).href;
 
 export const NAMESPACE = 'default';
 /** The baggage member the sidecars read by default (`--routing-key-name`). */
@@ -62,8 +64,8 @@ export class Child {
 
   private constructor(label: string, args: string[], env: NodeJS.ProcessEnv, sink: OutputSink | undefined, group: Set<Child> | undefined) {
     this.label = label;
-    // stdin is a pipe the services watch: it closes if we die without stopping them (see service.ts).
-    this.process = spawn(process.execPath, args, { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    // parent-guard: the child stops itself if we die without stopping it (SIGKILL).
+    this.process = spawn(process.execPath, ['--import', PARENT_GUARD, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     track(this.process);
     group?.add(this);
     this.exited = once(this.process, 'exit').then(() => undefined);
@@ -74,7 +76,6 @@ export class Child {
     };
     this.process.stdout!.on('data', onData);
     this.process.stderr!.on('data', onData);
-    this.process.stdin!.on('error', () => {}); // EPIPE when the child is gone first
   }
 
   /** Starts `node <args>`; resolves with the first match of `ready` in its output. */
@@ -325,7 +326,7 @@ export class Mesh {
       `service ${name}`,
       [SERVICE, '--name', name, '--listen', `127.0.0.1:${port}`, ...this.#downstreamOf(name, sidecarPorts)],
       /"msg":"service listening".*"port":(\d+)/,
-      { env: { LANEWAY_DEMO_CHILD: '1' }, sink: this.#options.sink, group: this.#spawned },
+      { sink: this.#options.sink, group: this.#spawned },
     );
     await this.#adopt(child);
     this.#apps.set(name, child);
@@ -391,7 +392,7 @@ export class Mesh {
       `fork ${name}`,
       [SERVICE, '--name', name, '--listen', '127.0.0.1:0', ...this.#downstreamOf(of)],
       /"msg":"service listening".*"port":(\d+)/,
-      { env: { LANEWAY_DEMO_CHILD: '1' }, sink: this.#options.sink, group: this.#spawned },
+      { sink: this.#options.sink, group: this.#spawned },
     );
     await this.#adopt(child);
     const port = Number(match[1]);

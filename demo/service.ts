@@ -125,10 +125,3 @@ const stop = (): void => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-// Started by `laneway demo` with a pipe on stdin: if the demo dies without cleaning up (SIGKILL), the
-// pipe closes and we leave too instead of lingering as an orphan.
-if (!process.stdin.isTTY && process.env.LANEWAY_DEMO_CHILD === '1') {
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
-}

@@ -1,10 +1,13 @@
 // `laneway demo` as a user runs it: a child process whose printed paths and curl lines are checked, and whose SIGTERM leaves no process behind.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer } from 'node:net';
 import { expect, it } from 'vitest';
 import { request } from 'undici';
-import { waitFor } from '../../demo/mesh.js';
+import { DIST, waitFor } from '../../demo/mesh.js';
 import { runLaneway, startLaneway } from '../helpers/processes.js';
 
 /** Every live descendant of `root` (Linux /proc): the processes the demo started, and theirs. */
@@ -86,4 +89,20 @@ it('a --port already in use gets one clear line and exit 2', async () => {
   } finally {
     holder.close();
   }
+});
+
+it('a process the mesh started stops itself when its parent is SIGKILLed (parent-guard)', async () => {
+  // The middle process plays the demo: it starts a service the way the mesh does, then is killed
+  // without a chance to clean up. The service must notice and exit on its own.
+  const guard = pathToFileURL(join(DIST, 'demo', 'parent-guard.js')).href;
+  const script = `require('node:child_process').spawn(process.execPath, ['--import', ${JSON.stringify(guard)}, ${JSON.stringify(join(DIST, 'demo', 'service.js'))}, '--name', 'orphan'], { stdio: 'inherit' }); setInterval(() => {}, 1e9);`;
+  const middle = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  middle.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor('the service to listen', () => out.includes('service listening'));
+  const [service] = descendants(middle.pid!);
+  expect(service).toBeDefined();
+
+  middle.kill('SIGKILL');
+  await waitFor('the orphaned service to exit', () => !isRunning(service!), 5000);
 });
