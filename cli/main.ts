@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `laneway` command: dispatches to the sidecar, the control plane, the sandbox CLI and the demo.
+// The `laneway` command: dispatches to the sidecar, the control plane, the sandbox and plan CLIs, the MCP server and the demo.
 import { LanewayError } from '../proxy/errors.js';
 
 const USAGE = `usage: laneway <command> [flags]
@@ -10,6 +10,9 @@ commands:
   sandbox         apply|list|get|delete sandboxes on a control plane
   routes          show a workload's route table: laneway routes <namespace>/<name>
   demo            start a local mini-mesh and show requests routed by baggage
+  plan            run|validate|push|list validation plans (README "Validate a change")
+  skills          export|list tagged plans as agent skills
+  mcp             serve the Laneway tools to coding agents over MCP (stdio)
 `;
 
 type Command = (argv: string[]) => Promise<void>;
