@@ -87,6 +87,18 @@ function planNotFound(name: string, ref: string): ValidateError {
 const validation = (): Promise<typeof import('../../validate/plan.js')> => import('../../validate/plan.js');
 const runner = (): Promise<typeof import('../../validate/runner.js')> => import('../../validate/runner.js');
 
+/**
+ * Server-side runs send requests from the control plane's network position, on behalf of anyone with
+ * a writer token. Without `--policy` they may therefore reach loopback only, with modest load limits:
+ * reaching cluster hosts is a decision the platform team makes explicitly in a policy file.
+ */
+export const DEFAULT_SERVER_POLICY = Object.freeze({
+  hosts: ['127.0.0.0/8', '::1', 'localhost'],
+  maxTimeout: '60s',
+  load: { maxRequests: 2000, maxRate: 200, maxDuration: '60s', maxConnections: 16 },
+});
+const DEFAULT_POLICY_SOURCE = 'the built-in default policy (loopback hosts only; start the control plane with --policy to allow others)';
+
 export async function plansApi(app: FastifyInstance, { store, registry, prober, policyFile }: PlansOptions): Promise<void> {
   let policy: Policy | null = null;
   if (policyFile !== undefined) {
@@ -96,6 +108,9 @@ export async function plansApi(app: FastifyInstance, { store, registry, prober, 
       throw new ConfigError('--policy', (err as Error).message);
     }
   }
+  // The default is compiled on first use, like the rest of validation (startup stays cheap).
+  const serverPolicy = async (): Promise<Policy> =>
+    (policy ??= (await import('../../validate/policy.js')).compilePolicy(DEFAULT_SERVER_POLICY, DEFAULT_POLICY_SOURCE));
   const plans = new PlanStore(store.db);
   const abandoned = plans.abandonRunning(Date.now(), { code: 'LANEWAY_ERR_RUN_ABORTED', message: 'the control plane stopped during the run' });
   if (abandoned > 0) app.log.warn({ runs: abandoned }, 'runs interrupted by the last shutdown marked as errors');
@@ -269,7 +284,7 @@ export async function plansApi(app: FastifyInstance, { store, registry, prober, 
       const ctx: RunContext = {
         ...(request.body.sandbox === undefined ? {} : { sandbox: request.body.sandbox }),
         sandboxes,
-        policy,
+        policy: await serverPolicy(),
         signal: controller.signal,
       };
       // Throws before anything is stored or sent: bad params (400), unknown sandbox (the control
