@@ -1,6 +1,8 @@
 // End-to-end routing through the mini-mesh (real control plane, sidecars and services as processes): forks at each depth, parallel sandboxes, zero misroutes under load.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
 import { Mesh, type ForkNode, type SandboxNode } from '../../demo/mesh.js';
+import type { Reply } from '../../demo/service.js';
 import { drive, mismatches } from '../helpers/traffic.js';
 
 const BASELINE = ['web', 'orders', 'payments'];
@@ -63,6 +65,23 @@ describe('a sandbox forking', () => {
   it('a deep service (payments): the key survives two hops of propagation by the services', async () => {
     expect((await mesh.call(key('fork-deep'))).body.path).toEqual(['web', 'orders', 'payments-v2']);
     expect((await mesh.call()).body.path).toEqual(BASELINE);
+
+    // Each service re-serialises baggage with OpenTelemetry's propagator: other members, properties,
+    // whitespace and a second header must not lose the key on the way down (W3C Baggage §3.3).
+    const k = key('fork-deep');
+    const variants: [string, string][][] = [
+      [['baggage', `user=alice, laneway=${k};ttl=1 , tenant=a%20b`]],
+      [['baggage', ` laneway = ${k} `]],
+      [['baggage', 'user=alice'], ['baggage', `laneway=${k}`]],
+      [['baggage', `laneway=${k}`], ['traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01']],
+    ];
+    for (const headers of variants) {
+      const res = await request(mesh.entryUrl, { headers: headers.flat() });
+      expect(((await res.body.json()) as Reply).path, JSON.stringify(headers)).toEqual(['web', 'orders', 'payments-v2']);
+    }
+    // A different member name is not the key.
+    const other = await request(mesh.entryUrl, { headers: { baggage: `laneway2=${k}` } });
+    expect(((await other.body.json()) as Reply).path).toEqual(BASELINE);
   });
 
   it('two services at once (web and payments): the baseline orders in between carries the key on', async () => {
