@@ -70,7 +70,8 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (rawPorts.length === 0) throw new ConfigError('--port', 'at least one <listenPort>:<appPort> is required');
   const ports = rawPorts.map((spec) => {
     const [l, a, extra] = spec.split(':');
-    const listenPort = l === undefined ? undefined : parsePort(l);
+    // Listen port 0 picks a free port (tests, local meshes); the real one is in the startup log line.
+    const listenPort = l === '0' ? 0 : l === undefined ? undefined : parsePort(l);
     const appPort = a === undefined ? undefined : parsePort(a);
     if (listenPort === undefined || appPort === undefined || extra !== undefined) {
       throw new ConfigError('--port', `expected <listenPort>:<appPort>, got '${spec}'`);
@@ -80,7 +81,7 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
   const seenListen = new Set<number>();
   const seenApp = new Set<number>();
   for (const { listenPort, appPort } of ports) {
-    if (seenListen.has(listenPort)) throw new ConfigError('--port', `listen port ${listenPort} given twice`);
+    if (listenPort !== 0 && seenListen.has(listenPort)) throw new ConfigError('--port', `listen port ${listenPort} given twice`);
     if (seenApp.has(appPort)) throw new ConfigError('--port', `app port ${appPort} given twice`);
     seenListen.add(listenPort);
     seenApp.add(appPort);

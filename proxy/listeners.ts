@@ -89,7 +89,8 @@ export class Listeners {
     });
   }
 
-  async listen(host: string, ports: readonly PortMapping[]): Promise<void> {
+  /** Binds every listener; resolves with the ports actually bound (in `--port` order; 0 picks a free one). */
+  async listen(host: string, ports: readonly PortMapping[]): Promise<number[]> {
     await Promise.all(
       this.#front.map(
         (server, i) =>
@@ -102,6 +103,7 @@ export class Listeners {
           }),
       ),
     );
+    return this.#front.map((server) => (server.address() as { port: number }).port);
   }
 
   /**

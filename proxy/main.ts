@@ -82,7 +82,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   const source = config.routesFile !== undefined ? new RoutesFileSource(config.routesFile, routes) : await controlPlaneSource(config, routes, log);
   await source.start();
 
-  await listeners.listen(config.listenHost, config.ports);
+  const bound = await listeners.listen(config.listenHost, config.ports);
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(config.admin.port, config.admin.host, () => resolve());
@@ -90,7 +90,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   const adminAddress = admin.address();
   log.info(
     {
-      ports: config.ports.map((p) => `${config.listenHost}:${p.listenPort}->${config.appHost}:${p.appPort}`),
+      ports: config.ports.map((p, i) => `${config.listenHost}:${bound[i]}->${config.appHost}:${p.appPort}`),
       admin: typeof adminAddress === 'object' && adminAddress ? `${adminAddress.address}:${adminAddress.port}` : String(adminAddress),
     },
     'sidecar listening',

@@ -81,21 +81,23 @@ export interface SidecarProcess extends Started {
   readonly admin: string;
 }
 
-/** Starts a sidecar in front of `appPort` with the given route source flags. */
+/** Starts a sidecar in front of `appPort` with the given route source flags, on ports it picks itself. */
 export async function startSidecar(opts: { appPort: number; workload?: string; extra?: string[]; env?: NodeJS.ProcessEnv }): Promise<SidecarProcess> {
-  const port = await freePort();
-  const adminPort = await freePort();
   const started = await startLaneway(
     [
       'sidecar',
       '--workload', opts.workload ?? 'default/orders',
-      '--port', `${port}:${opts.appPort}`,
-      '--admin', `127.0.0.1:${adminPort}`,
+      '--port', `0:${opts.appPort}`,
+      '--admin', '127.0.0.1:0',
       '--log-level', 'info',
       ...(opts.extra ?? []),
     ],
-    /sidecar listening/,
+    /"msg":"sidecar listening"/,
     opts.env,
   );
-  return { ...started, port, admin: `http://127.0.0.1:${adminPort}` };
+  // Port 0 avoids racing other tests for a "free" port; the real ports are in the listening line.
+  const line = /[^\n]*"msg":"sidecar listening"[^\n]*/.exec(started.output())![0];
+  const { ports, admin } = JSON.parse(line) as { ports: string[]; admin: string };
+  const port = Number(/:(\d+)->/.exec(ports[0]!)![1]);
+  return { ...started, port, admin: `http://${admin}` };
 }

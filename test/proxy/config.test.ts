@@ -17,6 +17,13 @@ describe('parseSidecarConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('accepts listen port 0 (a free port, reported at startup)', () => {
+    expect(parseSidecarConfig(['--workload', 'a/b', '--port', '0:8080', '--port', '0:9090', '--routes-file', 'x'], {}).ports).toEqual([
+      { listenPort: 0, appPort: 8080 },
+      { listenPort: 0, appPort: 9090 },
+    ]);
+  });
+
   it('reads LANEWAY_* environment variables, flags win', () => {
     const config = parseSidecarConfig(['--fallback', 'none'], {
       LANEWAY_WORKLOAD: 'shop/cart',
