@@ -50,7 +50,7 @@ const HEARTBEAT_CHUNK = toChunk(HEARTBEAT);
  * Buffer per watcher, instead of `res.write(string)`, which encodes the string and builds a chunk
  * header per watcher and issues a three-buffer writev. The response's own chunked state stays
  * consistent because every byte we add is a whole chunk, and `res.end()` still writes the
- * terminating `0\r\n\r\n`. (A/B on 1,000 sockets: see README.section.md "Push latency".)
+ * terminating `0\r\n\r\n`. (A/B on 1,000 sockets: see README "Push latency".)
  */
 class Watcher {
   readonly res: ServerResponse;

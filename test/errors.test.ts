@@ -1,31 +1,48 @@
-// Error codes are a public contract: unique across the sidecar, control plane and validation, and each documented in the README.
+// Error codes are a public contract: unique across the sidecar, control plane and validation, each in a README table with its status.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { SIDECAR_ERRORS } from '../proxy/errors.js';
 import { CONTROL_PLANE_ERRORS } from '../control-plane/errors.js';
 import { VALIDATE_ERRORS } from '../validate/errors.js';
+import type { ErrorSpec } from '../proxy/errors.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const tables: Record<string, Readonly<Record<string, ErrorSpec>>> = {
+  sidecar: SIDECAR_ERRORS,
+  'control plane': CONTROL_PLANE_ERRORS,
+  validation: VALIDATE_ERRORS,
+};
+const all = Object.values(tables).flatMap((t) => Object.entries(t));
+
+/** `| `CODE` | 502 |` — the status column as documented ("—" or "exit 2" for codes that never reach an HTTP client). */
+function documentedStatus(code: string): string | undefined {
+  return new RegExp(`^\\| \`${code}\` \\| ([^|]+?) \\|`, 'm').exec(readme)?.[1];
+}
 
 describe('error codes', () => {
-  const sidecar = Object.keys(SIDECAR_ERRORS);
-  const controlPlane = Object.keys(CONTROL_PLANE_ERRORS);
-  const validate = Object.keys(VALIDATE_ERRORS);
-  const all = [...sidecar, ...controlPlane, ...validate];
-
-  it('follow the LANEWAY_ERR_ naming and are disjoint between components', () => {
-    for (const code of all) expect(code).toMatch(/^LANEWAY_ERR_[A-Z0-9_]+$/);
-    expect(new Set(all).size).toBe(all.length);
+  it('follow LANEWAY_ERR_* and are unique across components', () => {
+    const codes = all.map(([code]) => code);
+    for (const code of codes) expect(code).toMatch(/^LANEWAY_ERR_[A-Z0-9_]+$/);
+    expect(new Set(codes).size).toBe(codes.length);
   });
 
-  it('each carries an HTTP status (0 only for errors that never reach a client) and a message', () => {
-    for (const spec of [...Object.values(SIDECAR_ERRORS), ...Object.values(CONTROL_PLANE_ERRORS), ...Object.values(VALIDATE_ERRORS)]) {
+  it('each carries an HTTP status (0 only when it never reaches an HTTP client) and a message', () => {
+    for (const [, spec] of all) {
       expect(spec.status === 0 || (spec.status >= 400 && spec.status < 600)).toBe(true);
       expect(spec.message.length).toBeGreaterThan(10);
     }
   });
 
-  it.each(all)('%s is documented in the README', (code) => {
-    expect(readme).toContain(`\`${code}\``);
+  it.each(all)('%s is in a README table with its status', (code, spec) => {
+    const status = documentedStatus(code);
+    expect(status, `no README table row for ${code}`).toBeDefined();
+    if (spec.status !== 0) expect(status).toBe(String(spec.status));
+    else expect(status).toMatch(/^(—|exit 2)$/);
+  });
+
+  it('the README documents no code that does not exist', () => {
+    const known = new Set(all.map(([code]) => code));
+    const documented = [...readme.matchAll(/^\| `(LANEWAY_ERR_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented.filter((c) => !known.has(c!))).toEqual([]);
   });
 });

@@ -65,7 +65,7 @@ it(`${WATCHERS} concurrent watchers of one workload all receive each change; wat
       `p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${(sorted.at(-1) as number).toFixed(1)} ms; ` +
       `server commit+write to all sockets: mean ${((sum / count) * 1000).toFixed(1)} ms`,
   );
-  // The printed figure is the measurement (README.section.md records it). The bound only catches a
+  // The printed figure is the measurement (the README "Push latency" table records it). The bound only catches a
   // regression of another order (a per-watcher timer, a batching delay): a shared 2-core box at load
   // 10 was measured at p99 ~700 ms.
   expect(p99).toBeLessThan(2000);
