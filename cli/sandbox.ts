@@ -1,13 +1,13 @@
 // `laneway sandbox apply|list|get|delete` and `laneway routes <ns>/<name>`: a thin client of the control plane API.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
+import { ApiError, ControlPlaneClient, DEFAULT_SERVER } from '../validate/client.js';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ConfigError } from '../proxy/errors.js';
 import { isDnsLabel, isWorkloadName, type RouteSnapshot } from '../proxy/route-table.js';
 import { parseDurationMs, parseFlags, type FlagSpec } from './flags.js';
 
-const DEFAULT_SERVER = 'http://127.0.0.1:7070';
+
 /** The baggage member the sidecar reads by default (README: `baggage: laneway=<key>`). */
 const BAGGAGE_KEY = 'laneway';
 
@@ -36,10 +36,6 @@ const ROUTES_USAGE = `usage: laneway routes <namespace>/<name> [-o json] [--serv
   show a workload's route table (-o json prints it in the sidecar's routes-file format)
 `;
 
-interface ApiError {
-  error?: { code?: string; message?: string; field?: string };
-}
-
 interface TargetStatus {
   workload: string;
   port: string;
@@ -61,54 +57,28 @@ interface Sandbox {
   };
 }
 
-/** The control plane's address and credentials, resolved once per command. */
+/**
+ * The shared API client, with its errors worded for a terminal: the server's message, then its code
+ * and status (`… (LANEWAY_ERR_INVALID_FIELD 400)`).
+ */
 class Client {
-  readonly server: string;
-  readonly #token: string | undefined;
+  readonly #api: ControlPlaneClient;
 
   constructor(server: string, token: string | undefined) {
-    let url: URL;
-    try {
-      url = new URL(server);
-    } catch {
-      throw new ConfigError('--server', `expected a URL like ${DEFAULT_SERVER}, got '${server}'`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('--server', 'must be an http:// or https:// URL');
-    this.server = url.href.replace(/\/$/, '');
-    this.#token = token;
+    this.#api = new ControlPlaneClient(server, token);
   }
 
-  /** One request; a non-2xx answer becomes an Error carrying the server's message and code. */
+  get server(): string {
+    return this.#api.server;
+  }
+
   async call<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; headers: Record<string, unknown>; json: T }> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res;
     try {
-      res = await request(`${this.server}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? null : JSON.stringify(body),
-        headersTimeout: 15_000,
-        bodyTimeout: 15_000,
-      });
+      return await this.#api.call<T>(method, path, body, undefined, 15_000);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-      throw new Error(`cannot reach the control plane at ${this.server}: ${e.code ?? e.cause?.code ?? e.message}`);
+      if (err instanceof ApiError) throw new Error(`${err.message} (${err.code} ${err.status})`);
+      throw err;
     }
-    const text = await res.body.text();
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (res.statusCode >= 400) {
-      const error = (json as ApiError | undefined)?.error;
-      const message = error?.message ?? (text.slice(0, 200) || 'no details');
-      throw new Error(`${message} (${error?.code ?? 'HTTP'} ${res.statusCode})`);
-    }
-    return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json: json as T };
   }
 }
 

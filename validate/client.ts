@@ -1,6 +1,6 @@
-// A client of the control plane API for sandboxes, routes, plans and runs: what `laneway plan`, `laneway skills` and `laneway mcp` call.
+// The one client of the control plane API (sandboxes, routes, plans, runs): what `laneway sandbox`, `plan`, `skills` and `mcp` call.
 import { request } from 'undici';
-import { LanewayError } from '../proxy/errors.js';
+import { ConfigError, LanewayError } from '../proxy/errors.js';
 import { toView, type SandboxResource, type SandboxView, type Sandboxes } from './actions/wait.js';
 import { ValidateError } from './errors.js';
 import type { Plan } from './plan.js';
@@ -61,12 +61,19 @@ export class ControlPlaneClient {
   readonly #token: string | undefined;
 
   constructor(server: string = DEFAULT_SERVER, token: string | undefined = process.env.LANEWAY_TOKEN || undefined) {
-    this.server = server.replace(/\/+$/, '');
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new ConfigError('--server', `expected a URL like ${DEFAULT_SERVER}, got '${server}'`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('--server', 'must be an http:// or https:// URL');
+    this.server = url.href.replace(/\/+$/, '');
     this.#token = token;
   }
 
   /** One JSON call; a non-2xx answer becomes an ApiError with the server's code and message. */
-  async call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal, timeoutMs = 30_000): Promise<{ status: number; json: T }> {
+  async call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal, timeoutMs = 30_000): Promise<{ status: number; headers: Record<string, unknown>; json: T }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -95,7 +102,7 @@ export class ControlPlaneClient {
       const error = (json as { error?: { code?: string; message?: string; field?: string; rule?: string } } | undefined)?.error;
       throw new ApiError(error?.code ?? 'LANEWAY_ERR_CONTROL_PLANE', res.statusCode, error?.message ?? `HTTP ${res.statusCode}: ${text.slice(0, 200)}`, error?.field, error?.rule);
     }
-    return { status: res.statusCode, json: json as T };
+    return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json: json as T };
   }
 
   async plans(): Promise<PlanSummary[]> {
