@@ -1,6 +1,5 @@
 // Test helpers: start real `laneway` child processes from dist/ and wait until they say they are up.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 
@@ -14,16 +13,8 @@ export interface Started {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** A port that was free a moment ago (listen on 0, close). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+/** A port that was free a moment ago: the demo mesh's helper, shared. */
+export { freePort } from '../../demo/mesh.js';
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
