@@ -230,7 +230,7 @@ export function renderReadmeSection(env: Environment, results: readonly SuiteRes
     '',
     `Full report: [bench/results/latest.md](bench/results/latest.md); raw figures: [${resultsJson}](${resultsJson}).`,
     '',
-    '**Reproduce:** `npm run bench` (about 8 minutes; writes `bench/results/`, this section to `bench/README.section.md`) or `npm run bench:quick` (under a minute; prints only, and fails only if a contender errors or the sidecar routes wrongly). `apt-get install -y nginx` adds the nginx contender; without it that contender is skipped. `node dist/bench/profile.js [--rate 1000] [--keep <dir>]` profiles the sidecar under load and lists self time by function.',
+    '**Reproduce:** `npm run bench` (about 7 minutes; writes `bench/results/`, this section to `bench/README.section.md`) or `npm run bench:quick` (under a minute; prints only, and fails only if a contender errors or the sidecar routes wrongly). `apt-get install -y nginx` adds the nginx contender; without it that contender is skipped. `node dist/bench/profile.js [--rate 1000] [--keep <dir>]` profiles the sidecar under load and lists self time by function.',
     '',
     '**Method.**',
     `- Upstream: ${env.upstream} — cheap, so the proxy is what is measured; a second instance is the sandbox fork. Every server under test runs in its own process; the load generator runs in the bench process, on the same ${env.cores} cores.`,
