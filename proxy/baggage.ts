@@ -24,17 +24,45 @@ function isBaggageOctet(c: number): boolean {
 }
 
 /**
+ * Below this length no member can lie past the 180-member or 8192-byte limits (181 non-empty
+ * members need at least 361 characters), so the scan may jump straight to occurrences of the name.
+ */
+const SHORT_HEADER = 2 * BAGGAGE_MAX_MEMBERS;
+
+/**
  * Returns the decoded value of the member named `name` in a `baggage` header value (several
  * headers joined with `,` form one list), or undefined.
  *
  * - A header that does not contain `name` at all costs one `indexOf` (the common, keyless case).
- * - Members are walked with `indexOf(',')`; only a member whose key is exactly `name` is parsed.
+ * - Short headers (the usual ~10 members) jump from one occurrence of `name` to the next and check
+ *   that it starts a member; longer ones are walked member by member so the limits can be counted.
  * - A malformed member is skipped, never fatal, and never hides a later valid one.
  * - Duplicate keys: the last valid member wins, as OpenTelemetry JS does.
  * - Members past the 180th or extending beyond byte 8192 are dropped (W3C Baggage §3.3.1).
  */
 export function findBaggageValue(header: string, name: string): string | undefined {
-  if (header.indexOf(name) === -1) return undefined;
+  let at = header.indexOf(name);
+  if (at === -1) return undefined;
+  if (header.length > SHORT_HEADER) return walkMembers(header, name);
+  let found: string | undefined;
+  while (at !== -1) {
+    let b = at - 1;
+    while (b >= 0 && isOws(header.charCodeAt(b))) b--;
+    if (b === -1 || header.charCodeAt(b) === COMMA) {
+      let end = header.indexOf(',', at);
+      if (end === -1) end = header.length;
+      const value = valueAfterKey(header, at + name.length, end);
+      if (value !== undefined) found = value;
+      at = header.indexOf(name, end);
+    } else {
+      at = header.indexOf(name, at + 1);
+    }
+  }
+  return found;
+}
+
+/** The full walk, counting members for the limits: used for long headers, and the reference the fast path is tested against. */
+export function walkMembers(header: string, name: string): string | undefined {
   const length = header.length;
   const nameLength = name.length;
   let found: string | undefined;
@@ -48,16 +76,19 @@ export function findBaggageValue(header: string, name: string): string | undefin
     while (p < end && isOws(header.charCodeAt(p))) p++;
     if (p < end) members++;
     if (end - p > nameLength && header.startsWith(name, p)) {
-      p += nameLength;
-      while (p < end && isOws(header.charCodeAt(p))) p++;
-      if (p < end && header.charCodeAt(p) === EQUALS) {
-        const value = parseValue(header, p + 1, end);
-        if (value !== undefined) found = value;
-      }
+      const value = valueAfterKey(header, p + nameLength, end);
+      if (value !== undefined) found = value;
     }
     start = end + 1;
   }
   return found;
+}
+
+/** At `p` just after a key that matched `name`: OWS, `=`, then the value up to `end`; undefined when not `name=value`. */
+function valueAfterKey(header: string, p: number, end: number): string | undefined {
+  while (p < end && isOws(header.charCodeAt(p))) p++;
+  if (p >= end || header.charCodeAt(p) !== EQUALS) return undefined;
+  return parseValue(header, p + 1, end);
 }
 
 /** Value between `from` (just after `=`) and `end`: OWS trimmed, properties after `;` dropped, percent-decoded. */

@@ -44,7 +44,8 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
   error: SidecarErrorCode | undefined = undefined;
   fellBack = false;
   statusCode = 0;
-  readonly startedAt = performance.now();
+  /** set only when access logging is on: a clock read per request is not free */
+  startedAt = 0;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #done = false;
@@ -215,6 +216,7 @@ export class Forwarder {
     const ctx = this.#ctx;
     const inbound = scanHeaders(req.rawHeaders, ctx.rules);
     const handler = new ProxyHandler(ctx, req, res, inbound);
+    if (ctx.accessLog !== null) handler.startedAt = performance.now();
     ctx.stats.inFlight++;
     handler.appPort = appPort;
     (res as TrackedResponse)[kHandler] = handler;

@@ -22,8 +22,12 @@ export const HOPS_HEADER = 'laneway-hops';
 export class HeaderRules {
   readonly keyName: string;
   readonly #kinds = new Map<string, number>();
-  /** lengths of interesting names: a header of another length is forwarded without case-folding */
-  readonly #lengths: Uint8Array = new Uint8Array(256);
+  /**
+   * (length, lowercased first letter) pairs of interesting names. Common headers share a length with
+   * ours (`user-agent`/`connection`, `accept`/`expect`, `content-type`/`laneway-hops`); checking the
+   * first letter too lets them through without case-folding or a Map lookup.
+   */
+  readonly #shapes = new Uint8Array(1 << 16);
 
   constructor(routingKeyName: string) {
     this.keyName = routingKeyName;
@@ -48,14 +52,19 @@ export class HeaderRules {
     ];
     for (const [name, kind] of entries) {
       this.#kinds.set(name, kind);
-      if (name.length < 256) this.#lengths[name.length] = 1;
+      this.#shapes[shape(name)] = 1;
     }
   }
 
   kind(name: string): number {
-    if (name.length > 255 || this.#lengths[name.length] === 0) return KEEP;
+    if (name.length > 255 || this.#shapes[shape(name)] === 0) return KEEP;
     return this.#kinds.get(name) ?? this.#kinds.get(name.toLowerCase()) ?? KEEP;
   }
+}
+
+/** length and ASCII-lowercased first character, packed in one small integer */
+function shape(name: string): number {
+  return (name.length << 8) | ((name.charCodeAt(0) | 0x20) & 0xff);
 }
 
 /** The result of scanning one request's headers. Allocated once per request. */
