@@ -1,4 +1,5 @@
 // Route source: a JSON routes file, re-read when it changes and swapped in atomically; a bad file keeps the last good table.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, watchFile, unwatchFile, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -13,7 +14,8 @@ export class RoutesFileSource {
   readonly #state: RouteState;
   #watcher: FSWatcher | null = null;
   #timer: NodeJS.Timeout | null = null;
-  #lastText: string | null = null;
+  /** digest of the last file read: a poll that finds the same bytes re-parses nothing (and we keep 20 bytes, not the file) */
+  #lastDigest: string | null = null;
   #reading: Promise<void> | null = null;
   #again = false;
 
@@ -70,8 +72,9 @@ export class RoutesFileSource {
       this.#state.reject(source, `cannot read: ${(err as Error).message}`);
       return;
     }
-    if (text === this.#lastText) return;
-    this.#lastText = text;
+    const digest = createHash('sha1').update(text).digest('base64');
+    if (digest === this.#lastDigest) return;
+    this.#lastDigest = digest;
     let table: RouteTable;
     try {
       table = RouteTable.parse(JSON.parse(text));
