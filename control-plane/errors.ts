@@ -50,19 +50,25 @@ export function invalidField(field: string, problem: string): ControlPlaneError 
   return new ControlPlaneError('LANEWAY_ERR_INVALID_FIELD', `${field}: ${problem}`, field);
 }
 
-/** The JSON Schema of the error body, shared by every route's response schema (and so the OpenAPI document). */
-export const ERROR_SCHEMA = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string', enum: Object.keys(CONTROL_PLANE_ERRORS) },
-        message: { type: 'string' },
-        field: { type: 'string', description: 'the offending input, e.g. spec.forks[0].targets.8080' },
+/** The JSON Schema of an error body with these codes (and the plans API's optional `rule`): one shape for every API. */
+export function errorBodySchema(codes: readonly string[], fieldExample: string, withRule = false) {
+  return {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string', enum: codes },
+          message: { type: 'string' },
+          field: { type: 'string', description: `the offending input, e.g. ${fieldExample}` },
+          ...(withRule ? { rule: { type: 'string', description: 'the policy rule broken, e.g. load.maxRate' } } : {}),
+        },
       },
     },
-  },
-} as const;
+  } as const;
+}
+
+/** The error body of the sandbox and workload routes (and so of the OpenAPI document). */
+export const ERROR_SCHEMA = errorBodySchema(Object.keys(CONTROL_PLANE_ERRORS), 'spec.forks[0].targets.8080');

@@ -1,5 +1,5 @@
 // Every error plans, policies, runs and the plans API show a user or an agent: one table, stable codes, an HTTP status each.
-import { CONTROL_PLANE_ERRORS } from '../control-plane/errors.js';
+import { CONTROL_PLANE_ERRORS, errorBodySchema } from '../control-plane/errors.js';
 import { LanewayError, type ErrorSpec } from '../proxy/errors.js';
 
 /**
@@ -60,19 +60,8 @@ export function planError(path: string, problem: string): ValidateError {
 }
 
 /** The JSON Schema of the error body of the plans API: codes from both tables (the plugin answers with either). */
-export const PLANS_ERROR_SCHEMA = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string', enum: [...Object.keys(CONTROL_PLANE_ERRORS), ...Object.keys(VALIDATE_ERRORS)] },
-        message: { type: 'string' },
-        field: { type: 'string', description: 'the offending input, e.g. plan.steps[2].http.url or params.orderId' },
-        rule: { type: 'string', description: 'the policy rule broken, e.g. load.maxRate' },
-      },
-    },
-  },
-} as const;
+export const PLANS_ERROR_SCHEMA = errorBodySchema(
+  [...Object.keys(CONTROL_PLANE_ERRORS), ...Object.keys(VALIDATE_ERRORS)],
+  'plan.steps[2].http.url or params.orderId',
+  true,
+);

@@ -2,7 +2,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** The compiled `laneway` CLI (bench/ compiles to dist/bench/, so dist/cli is two levels up from dist/bench/lib). */
@@ -87,16 +86,8 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A port that was free a moment ago (listen on 0, close): for servers that cannot print the port they got. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+/** A port that was free a moment ago, for servers that cannot print the port they got: the demo mesh's helper, shared. */
+export { freePort } from '../../demo/mesh.js';
 
 /** "listening on http://127.0.0.1:PORT" or "listening PORT" in a child's output → the port. */
 export function listeningPort(output: string): number | undefined {
