@@ -3,6 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { waitForOutput } from '../helpers/processes.js';
 
 /** Namespaces this helper creates are named `lwt-<pid>-<id>-<role>`, so stale ones can be told apart. */
 const PREFIX = 'lwt-';
@@ -212,26 +213,10 @@ export class NetnsNode {
     this.#processes.add(child);
     const exited = once(child, 'exit');
     void exited.then(() => this.#processes.delete(child));
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${ready} from ${cmd} ${args.join(' ')} in ${ns}:\n${out}`)), timeoutMs);
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        if (ready.test(out)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`${cmd} ${args.join(' ')} in ${ns} exited with ${code} before ready:\n${out}`));
-      });
-    });
+    const output = await waitForOutput(child, ready, `${cmd} ${args.join(' ')} in ${ns}`, timeoutMs);
     return {
       child,
-      output: () => out,
+      output,
       async stop() {
         if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill('SIGTERM');

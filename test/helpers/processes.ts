@@ -21,32 +21,45 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/**
+ * Collects a child's stdout + stderr and resolves once it matches `ready`, with a reader of all output
+ * so far; rejects when the child exits first or `timeoutMs` passes (the message carries the output).
+ */
+export function waitForOutput(child: ChildProcess, ready: RegExp, label: string, timeoutMs: number): Promise<() => string> {
+  let out = '';
+  const onData = (d: Buffer): void => {
+    out += d.toString();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${ready} from ${label}:\n${out}`)), timeoutMs);
+    const check = (): void => {
+      if (!ready.test(out)) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', check);
+      child.stderr!.off('data', check);
+      resolve(() => out);
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with ${code} before ready:\n${out}`));
+    });
+  });
+}
+
 /** Runs `laneway <args>` and resolves once a line of its output matches `ready`. */
 export async function startLaneway(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Started> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
-  let out = '';
   const exited = once(child, 'exit');
   void exited.then(() => running.delete(child));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${ready} from laneway ${args.join(' ')}\n${out}`)), timeoutMs);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (ready.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`laneway ${args.join(' ')} exited with ${code} before ready:\n${out}`));
-    });
-  });
+  const output = await waitForOutput(child, ready, `laneway ${args.join(' ')}`, timeoutMs);
   return {
     child,
-    output: () => out,
+    output,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
