@@ -5,7 +5,8 @@ import type { RouteState } from './route-state.js';
 
 export interface AdminState {
   readonly routes: RouteState;
-  readonly registry: Registry;
+  /** the metrics registry, created on first use */
+  registry(): Promise<Registry>;
   /** true once SIGTERM arrived: readiness fails so the endpoint is taken out of rotation */
   draining(): boolean;
 }
@@ -35,9 +36,9 @@ export function createAdminServer(state: AdminState): Server {
         send(200, 'application/json', `${JSON.stringify(state.routes.describe(), null, 2)}\n`);
         return;
       case '/metrics':
-        state.registry
-          .metrics()
-          .then((text) => send(200, state.registry.contentType, text))
+        state
+          .registry()
+          .then(async (registry) => send(200, registry.contentType, await registry.metrics()))
           .catch((err: Error) => send(500, 'text/plain', `${err.message}\n`));
         return;
       default:

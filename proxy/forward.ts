@@ -142,7 +142,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       return;
     }
     if (sandbox && this.#ctx.fallbackToBaseline && CONNECT_PHASE.has(code) && !this.req.readableDidRead) {
-      this.#ctx.log.warn({ sandbox: this.route!.sandbox, target: this.target?.origin, code }, 'sandbox unreachable; falling back to baseline');
+      this.#ctx.log.warn({ sandbox: this.route!.sandbox, target: this.target?.address, code }, 'sandbox unreachable; falling back to baseline');
       this.route = undefined;
       this.fellBack = true;
       this.#abort = null;
@@ -171,7 +171,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     if (res.headersSent || res.destroyed) {
       res.destroy();
     } else {
-      const body = errorBody(code, this.route?.sandbox, this.target === undefined ? undefined : `${this.target.host}:${this.target.port}`);
+      const body = errorBody(code, this.route?.sandbox, this.target?.address);
       this.statusCode = SIDECAR_ERRORS[code].status;
       const headers: string[] = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'laneway-error', code];
       if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);

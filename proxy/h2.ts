@@ -208,7 +208,7 @@ export class H2Forwarder {
       if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
       return;
     }
-    const target = routed.target === undefined ? undefined : `${routed.target.host}:${routed.target.port}`;
+    const target = routed.target?.address;
     const headers: OutgoingHttpHeaders = { 'laneway-error': code };
     if (routed.route !== undefined) headers['laneway-sandbox'] = routed.route.sandbox;
     if (grpc) {

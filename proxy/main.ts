@@ -1,11 +1,12 @@
 // `laneway sidecar`: wires config, route source, forwarding, listeners and the admin server; handles SIGTERM.
 import { pino } from 'pino';
+import type { Registry } from 'prom-client';
 import { parseSidecarConfig, type SidecarConfig } from './config.js';
 import { createAdminServer } from './admin.js';
 import { Forwarder, type ForwardContext, type ProxyHandler } from './forward.js';
 import { HeaderRules } from './headers.js';
 import { Listeners } from './listeners.js';
-import { createRegistry, Stats } from './metrics.js';
+import { Stats } from './metrics.js';
 import { RouteState } from './route-state.js';
 import { Router } from './router.js';
 import { RoutesFileSource } from './routes-file.js';
@@ -77,7 +78,12 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   );
   const inFlight = (): number => stats.inFlight + h2.reduce((n, f) => n + f.inFlight, 0);
   let draining = false;
-  const admin = createAdminServer({ routes, registry: createRegistry(stats), draining: () => draining });
+  let registry: Promise<Registry> | null = null;
+  const admin = createAdminServer({
+    routes,
+    registry: () => (registry ??= import('./prometheus.js').then(({ createRegistry }) => createRegistry(stats))),
+    draining: () => draining,
+  });
 
   const source = config.routesFile !== undefined ? new RoutesFileSource(config.routesFile, routes) : await controlPlaneSource(config, routes, log);
   await source.start();

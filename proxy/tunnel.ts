@@ -108,7 +108,7 @@ export class Tunneler {
   }
 
   #refuse(client: Duplex, routed: Routed, code: SidecarErrorCode): void {
-    const target = routed.target === undefined ? undefined : `${routed.target.host}:${routed.target.port}`;
+    const target = routed.target?.address;
     const body = errorBody(code, routed.route?.sandbox, target);
     const extra = routed.route !== undefined ? `laneway-sandbox: ${routed.route.sandbox}\r\n` : '';
     client.end(

@@ -57,10 +57,10 @@ export class Upstreams {
   }
 
   sandbox(target: Target): Pool {
-    let pool = this.#sandboxes.get(target.origin);
+    let pool = this.#sandboxes.get(target.address);
     if (pool === undefined) {
-      pool = this.#createPool(target.origin);
-      this.#sandboxes.set(target.origin, pool);
+      pool = this.#createPool(`http://${target.address}`);
+      this.#sandboxes.set(target.address, pool);
     }
     return pool;
   }

@@ -43,7 +43,7 @@ describe('validateSnapshot', () => {
     expect(errorPath(input)).toBe(path);
   });
   it('parses IPv6 and DNS targets', () => {
-    expect(parseHostPort('[::1]:8080')?.origin).toBe('http://[::1]:8080');
+    expect(parseHostPort('[::1]:8080')).toEqual({ host: '[::1]', port: 8080, address: '[::1]:8080' });
     expect(parseHostPort('orders-pr42.default.svc:8080')?.port).toBe(8080);
   });
 });
@@ -53,7 +53,8 @@ describe('RouteTable', () => {
     const table = RouteTable.parse(good);
     const route = table.lookup('k7f3q2');
     expect(route?.sandbox).toBe('pr-42');
-    expect(route?.targets.get(8080)).toEqual({ host: '10.1.2.3', port: 8080, origin: 'http://10.1.2.3:8080' });
+    expect(route?.targets.get(8080)).toEqual({ host: '10.1.2.3', port: 8080, address: '10.1.2.3:8080' });
+    expect(route?.targets.get(9090)).toBeUndefined();
     expect(table.lookup('unknown')).toBeUndefined();
   });
 
