@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { HOPS_HEADER, isHopByHopResponseHeader, scanHeaders, type HeaderRules, type InboundHeaders } from './headers.js';
+import { dropConnectionListed, HOPS_HEADER, isHopByHopResponseHeader, scanHeaders, type HeaderRules, type InboundHeaders } from './headers.js';
 import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
 import type { CompiledRoute, Target } from './route-table.js';
@@ -90,13 +90,19 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     this.#resume = resume;
     this.statusCode = statusCode;
     const headers: string[] = [];
+    let connection: string | undefined;
     if (rawHeaders !== null) {
       for (let i = 0; i < rawHeaders.length; i += 2) {
         const name = rawHeaders[i]!.toString('latin1');
-        if (isHopByHopResponseHeader(name)) continue;
+        if (isHopByHopResponseHeader(name)) {
+          if (name.length === 10 && (name === 'connection' || name.toLowerCase() === 'connection')) connection = rawHeaders[i + 1]!.toString('latin1');
+          continue;
+        }
         headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
       }
     }
+    // Headers the upstream declared hop-by-hop in its `Connection` go no further (RFC 9110 §7.6.1).
+    if (connection !== undefined) dropConnectionListed(connection, headers);
     if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);
     else if (this.fellBack) headers.push('laneway-fallback', '1');
     if (statusText) this.res.writeHead(statusCode, statusText, headers);

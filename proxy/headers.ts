@@ -153,8 +153,8 @@ export function scanHeaders(raw: readonly string[], rules: HeaderRules): Inbound
   return out;
 }
 
-/** Removes headers named in `Connection` (RFC 9110 §7.6.1); rare, so it may allocate. */
-function dropConnectionListed(connection: string, forward: string[]): void {
+/** Removes headers named in `Connection` (RFC 9110 §7.6.1) from a flat name/value list; rare, so it may allocate. */
+export function dropConnectionListed(connection: string, forward: string[]): void {
   // The usual values name no extra headers: skip the split (seen at 0.5% self time under load).
   if (connection.length <= 10) {
     const lower = connection.toLowerCase();

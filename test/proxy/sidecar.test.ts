@@ -162,6 +162,24 @@ describe('forwarding', () => {
     expect(seen.headers['laneway-hops']).toBeUndefined();
   });
 
+  it('drops response headers the upstream lists in Connection, keeps the rest', async () => {
+    const app = await startUpstream('conn', (req, res) => {
+      req.resume();
+      res.writeHead(200, { connection: 'keep-alive, x-internal-hop', 'x-internal-hop': 'secret', 'x-public': 'yes', 'content-length': '2' });
+      res.end('ok');
+    });
+    const sc = await startSidecar({ appPort: app.port, extra: ['--routes-file', routesFile] });
+    try {
+      const res = await request(`http://127.0.0.1:${sc.port}/`);
+      expect(await res.body.text()).toBe('ok');
+      expect(res.headers['x-internal-hop']).toBeUndefined();
+      expect(res.headers['x-public']).toBe('yes');
+    } finally {
+      await sc.stop();
+      await app.close();
+    }
+  });
+
   it('adds a hop counter only towards sandboxes', async () => {
     const before = fork.seen.length;
     await get('/', { baggage: 'laneway=k1' });
