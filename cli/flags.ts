@@ -94,3 +94,21 @@ export function parsePositiveInt(flag: string, value: string, max = Number.MAX_S
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
+
+/**
+ * `laneway <noun> <verb> [args] [flags]`: parses flags (positionals allowed) and splits off the verb.
+ * Prints `usage` and returns undefined for `--help`, `help` or a missing verb.
+ */
+export function parseSubcommand(
+  argv: readonly string[],
+  specs: Readonly<Record<string, FlagSpec>>,
+  usage: string,
+): { values: FlagValues; command: string; args: string[] } | undefined {
+  const { values, positionals } = parseFlags(argv, specs, process.env, true);
+  const [command, ...args] = positionals;
+  if (values.help === true || command === undefined || command === 'help') {
+    process.stdout.write(usage);
+    return undefined;
+  }
+  return { values, command, args };
+}

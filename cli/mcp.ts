@@ -5,7 +5,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { LanewayError } from '../proxy/errors.js';
 import { createAjv, describeAjvError } from '../validate/ajv.js';
-import { ControlPlaneClient, DEFAULT_SERVER, type Run } from '../validate/client.js';
+import { ControlPlaneClient, DEFAULT_SERVER, serverFrom, type Run } from '../validate/client.js';
 import { summarize } from '../validate/report.js';
 import { DEFAULT_SKILL_TAG, skillsOf } from '../validate/skills.js';
 import { parseFlags, type FlagSpec } from './flags.js';
@@ -197,7 +197,7 @@ export async function runMcpServer(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const client = new ControlPlaneClient(typeof values.server === 'string' ? values.server : DEFAULT_SERVER);
+  const client = new ControlPlaneClient(serverFrom(values));
   const ajv = createAjv();
   const validators = new Map(TOOLS.map((t) => [t.name, ajv.compile(t.inputSchema)]));
   const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

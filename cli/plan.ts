@@ -1,13 +1,13 @@
 // `laneway plan run|validate|push|list`: runs a plan locally against a sandbox (exit 0 pass, 1 fail, 2 could not run), checks and stores plans.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, LanewayError } from '../proxy/errors.js';
-import { ApiError, ControlPlaneClient, DEFAULT_SERVER } from '../validate/client.js';
+import { ApiError, ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
 import { ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
 import { junit, summarize } from '../validate/report.js';
 import { prepare, runPlan } from '../validate/runner.js';
-import { parseFlags, type FlagSpec } from './flags.js';
+import { parseSubcommand, type FlagSpec } from './flags.js';
 
 const FLAGS = Object.freeze({
   server: { type: 'string', env: 'LANEWAY_URL' },
@@ -93,13 +93,10 @@ function one(positionals: string[], command: string, what: string): string {
 }
 
 export async function runPlanCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, FLAGS, process.env, true);
-  const [command, ...args] = positionals;
-  if (values.help === true || command === undefined || command === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const client = new ControlPlaneClient(typeof values.server === 'string' ? values.server : DEFAULT_SERVER);
+  const parsed = parseSubcommand(argv, FLAGS, USAGE);
+  if (parsed === undefined) return;
+  const { values, command, args } = parsed;
+  const client = new ControlPlaneClient(serverFrom(values));
   switch (command) {
     case 'run': {
       const ref = one(args, 'run', 'plan file or name');

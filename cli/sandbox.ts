@@ -1,11 +1,11 @@
 // `laneway sandbox apply|list|get|delete` and `laneway routes <ns>/<name>`: a thin client of the control plane API.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, ControlPlaneClient, DEFAULT_SERVER } from '../validate/client.js';
+import { ApiError, ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ConfigError } from '../proxy/errors.js';
 import { isDnsLabel, isWorkloadName, type RouteSnapshot } from '../proxy/route-table.js';
-import { parseDurationMs, parseFlags, type FlagSpec } from './flags.js';
+import { parseDurationMs, parseFlags, parseSubcommand, type FlagSpec } from './flags.js';
 
 
 /** The baggage member the sidecar reads by default (README: `baggage: laneway=<key>`). */
@@ -83,9 +83,8 @@ class Client {
 }
 
 function clientFrom(values: Record<string, unknown>): Client {
-  const server = typeof values.server === 'string' ? values.server : DEFAULT_SERVER;
   const token = process.env.LANEWAY_TOKEN;
-  return new Client(server, token === undefined || token === '' ? undefined : token);
+  return new Client(serverFrom(values), token === undefined || token === '' ? undefined : token);
 }
 
 function outputFormat(values: Record<string, unknown>, allowed: readonly string[], fallback: string): string {
@@ -178,12 +177,9 @@ function age(iso: string | null): string {
 }
 
 export async function runSandboxCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, FLAGS, process.env, true);
-  const [command, ...args] = positionals;
-  if (values.help === true || command === undefined || command === 'help') {
-    process.stdout.write(SANDBOX_USAGE);
-    return;
-  }
+  const parsed = parseSubcommand(argv, FLAGS, SANDBOX_USAGE);
+  if (parsed === undefined) return;
+  const { values, command, args } = parsed;
   const client = clientFrom(values);
   const nameArg = (): string => {
     const name = args[0];

@@ -2,9 +2,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../proxy/errors.js';
-import { ControlPlaneClient, DEFAULT_SERVER } from '../validate/client.js';
+import { ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
 import { DEFAULT_SKILL_TAG, renderSkill, skillsOf } from '../validate/skills.js';
-import { parseFlags, type FlagSpec } from './flags.js';
+import { parseSubcommand, type FlagSpec } from './flags.js';
 
 const FLAGS = Object.freeze({
   server: { type: 'string', env: 'LANEWAY_URL' },
@@ -21,13 +21,10 @@ const USAGE = `usage: laneway skills <command> [flags]
 `;
 
 export async function runSkillsCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, FLAGS, process.env, true);
-  const [command, ...args] = positionals;
-  if (values.help === true || command === undefined || command === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const client = new ControlPlaneClient(typeof values.server === 'string' ? values.server : DEFAULT_SERVER);
+  const parsed = parseSubcommand(argv, FLAGS, USAGE);
+  if (parsed === undefined) return;
+  const { values, command, args } = parsed;
+  const client = new ControlPlaneClient(serverFrom(values));
   const tag = typeof values.tag === 'string' ? values.tag : DEFAULT_SKILL_TAG;
   const skills = skillsOf(await client.plans(), tag);
   switch (command) {

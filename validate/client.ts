@@ -8,6 +8,11 @@ import type { RunResult } from './runner.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7070';
 
+/** The `--server` flag (or LANEWAY_URL, via the flag's env), else the local default. */
+export function serverFrom(values: Readonly<Record<string, unknown>>): string {
+  return typeof values.server === 'string' ? values.server : DEFAULT_SERVER;
+}
+
 /** An error answer from the control plane: its code, status, message and field, as it sent them. */
 export class ApiError extends LanewayError {
   readonly field: string | undefined;
