@@ -124,11 +124,13 @@ export function percentDecode(raw: string): string | undefined {
 
 /**
  * The value of member `name` in a W3C `tracestate` header (vendor list `key=value,…`, §3.3.1.3),
- * the last place we look for a routing key. Values are opaque (no percent-decoding).
+ * the last place we look for a routing key. Values are opaque (no percent-decoding). Keys should be
+ * unique; when a sender repeats one anyway, the last member wins, as for every carrier.
  */
 export function findTracestateValue(header: string, name: string): string | undefined {
   if (header.indexOf(name) === -1) return undefined;
   const length = header.length;
+  let found: string | undefined;
   let start = 0;
   while (start < length) {
     let end = header.indexOf(',', start);
@@ -138,12 +140,11 @@ export function findTracestateValue(header: string, name: string): string | unde
     if (header.startsWith(name, p) && header.charCodeAt(p + name.length) === EQUALS) {
       let valueEnd = end;
       while (valueEnd > p && isOws(header.charCodeAt(valueEnd - 1))) valueEnd--;
-      const value = header.substring(p + name.length + 1, valueEnd);
-      return value.length > 0 ? value : undefined;
+      if (valueEnd > p + name.length + 1) found = header.substring(p + name.length + 1, valueEnd);
     }
     start = end + 1;
   }
-  return undefined;
+  return found;
 }
 
 /** `ot-baggage-<name>` / `uberctx-<name>` values: URL-encoded by some tracers, so decode when escaped. */
@@ -156,4 +157,21 @@ export function decodeSingleValue(value: string): string | undefined {
     v = decoded;
   }
   return v;
+}
+
+/**
+ * Several `ot-baggage-<name>` / `uberctx-<name>` lines, joined with `,` into one list (RFC 9110 §5.3;
+ * tracers URL-encode a literal comma): the last well-formed value wins. One line costs one `indexOf`.
+ */
+export function findLastSingleValue(list: string): string | undefined {
+  let end = list.length;
+  let comma = list.lastIndexOf(',');
+  if (comma === -1) return decodeSingleValue(list);
+  while (end >= 0) {
+    const value = decodeSingleValue(list.substring(comma + 1, end));
+    if (value !== undefined) return value;
+    end = comma;
+    comma = end > 0 ? list.lastIndexOf(',', end - 1) : -1;
+  }
+  return undefined;
 }
