@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { dropConnectionListed, HOPS_HEADER, isHopByHopResponseHeader, scanHeaders, type HeaderRules, type InboundHeaders } from './headers.js';
+import { dropConnectionListed, HOPS_HEADER, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
 import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
 import type { CompiledRoute, Target } from './route-table.js';
@@ -229,6 +229,11 @@ export class Forwarder {
     res.on('close', onResponseClose);
     res.sendDate = false; // relay the upstream's response untouched
 
+    // Only origin-form targets are forwarded: one char tells the usual request apart (see requestProblem).
+    if (inbound.problem !== undefined || (req.url as string).charCodeAt(0) !== SLASH) {
+      handler.fail(requestProblem(req.url as string, inbound) as SidecarErrorCode);
+      return;
+    }
     const decision = ctx.router.decide(inbound, appPort, handler);
     if (decision === REFUSE) {
       handler.fail(handler.error as SidecarErrorCode);

@@ -1,5 +1,6 @@
 // One pass over a request's raw headers: collects the routing-key sources and builds the header list to forward.
-import { decodeSingleValue, findBaggageValue, findTracestateValue } from './baggage.js';
+import { findBaggageValue, findLastSingleValue, findTracestateValue } from './baggage.js';
+import type { SidecarErrorCode } from './errors.js';
 
 /** What a header means to the sidecar; anything not in the map is forwarded untouched. */
 const KEEP = 0;
@@ -14,6 +15,15 @@ const CONTENT_LENGTH = 8;
 const TRANSFER_ENCODING = 9;
 const UPGRADE = 10;
 const FORWARDED = 11;
+const HOST = 12;
+
+/**
+ * Request header lines a sidecar forwards at most (README "Forwarding"). Node's HTTP server would
+ * silently drop lines past its own `maxHeadersCount` (baggage included), so the listeners turn that
+ * off and this limit answers 431 instead (RFC 6585 §5). 5× Apache's and Envoy's default of 100, and
+ * below what a Node app behind us would itself truncate; the 16 KiB header-size limit still applies.
+ */
+export const MAX_REQUEST_HEADERS = 500;
 
 /** Our loop-guard header: how many sidecars forwarded this request to a sandbox target. */
 export const HOPS_HEADER = 'laneway-hops';
@@ -49,16 +59,25 @@ export class HeaderRules {
       [HOPS_HEADER, HOPS],
       ['content-length', CONTENT_LENGTH],
       ['forwarded', FORWARDED],
+      ['host', HOST], // every request has one: duplicates are a 400 (RFC 9112 §3.2)
     ];
     for (const [name, kind] of entries) {
       this.#kinds.set(name, kind);
       this.#shapes[shape(name)] = 1;
     }
+    // Clients spell it `Host`: spare the hot path the lower-casing for the one header every request has.
+    this.#kinds.set('Host', HOST);
   }
 
   kind(name: string): number {
     if (name.length > 255 || this.#shapes[shape(name)] === 0) return KEEP;
     return this.#kinds.get(name) ?? this.#kinds.get(name.toLowerCase()) ?? KEEP;
+  }
+
+  /** The routing-key carriers and our hop counter: never hop-by-hop, whatever `Connection` lists. */
+  isProtected(lowerName: string): boolean {
+    const kind = this.kind(lowerName);
+    return kind === BAGGAGE || kind === TRACESTATE || kind === OT_BAGGAGE || kind === UBERCTX || kind === HOPS;
   }
 }
 
@@ -80,13 +99,21 @@ export class InboundHeaders {
   forwarded = false;
   hops = 0;
   hasBody = false;
+  host = false;
+  /** set when the request must not be forwarded as it stands (answered by the sidecar itself) */
+  problem: SidecarErrorCode | undefined = undefined;
 
-  /** The routing key by precedence: baggage, then ot-baggage-*, uberctx-*, then tracestate. */
+  /**
+   * The routing key (README "Where the routing key comes from"): carriers are consulted in the order
+   * baggage → ot-baggage-* → uberctx-* → tracestate; the first that holds a well-formed member for the
+   * key decides, even when that key has no route; within one carrier (all its lines form one list,
+   * RFC 9110 §5.3) the last well-formed member wins, as OpenTelemetry does for baggage.
+   */
   routingKey(name: string): string | undefined {
     let key: string | undefined;
     if (this.baggage !== undefined) key = findBaggageValue(this.baggage, name);
-    if (key === undefined && this.otBaggage !== undefined) key = decodeSingleValue(this.otBaggage);
-    if (key === undefined && this.uberctx !== undefined) key = decodeSingleValue(this.uberctx);
+    if (key === undefined && this.otBaggage !== undefined) key = findLastSingleValue(this.otBaggage);
+    if (key === undefined && this.uberctx !== undefined) key = findLastSingleValue(this.uberctx);
     if (key === undefined && this.tracestate !== undefined) key = findTracestateValue(this.tracestate, name);
     return key;
   }
@@ -99,6 +126,10 @@ function join(previous: string | undefined, value: string): string {
 
 export function scanHeaders(raw: readonly string[], rules: HeaderRules): InboundHeaders {
   const out = new InboundHeaders();
+  if (raw.length > 2 * MAX_REQUEST_HEADERS) {
+    out.problem = 'LANEWAY_ERR_TOO_MANY_HEADERS';
+    return out;
+  }
   const forward = out.forward;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -118,11 +149,11 @@ export function scanHeaders(raw: readonly string[], rules: HeaderRules): Inbound
         forward.push(name, value);
         break;
       case OT_BAGGAGE:
-        out.otBaggage ??= value;
+        out.otBaggage = join(out.otBaggage, value);
         forward.push(name, value);
         break;
       case UBERCTX:
-        out.uberctx ??= value;
+        out.uberctx = join(out.uberctx, value);
         forward.push(name, value);
         break;
       case CONNECTION:
@@ -147,14 +178,36 @@ export function scanHeaders(raw: readonly string[], rules: HeaderRules): Inbound
         out.forwarded = true;
         forward.push(name, value);
         break;
+      case HOST:
+        if (out.host) out.problem = 'LANEWAY_ERR_BAD_REQUEST';
+        out.host = true;
+        forward.push(name, value);
+        break;
     }
   }
-  if (out.connection !== undefined) dropConnectionListed(out.connection, forward);
+  if (out.connection !== undefined) dropConnectionListed(out.connection, forward, rules);
   return out;
 }
 
-/** Removes headers named in `Connection` (RFC 9110 §7.6.1) from a flat name/value list; rare, so it may allocate. */
-export function dropConnectionListed(connection: string, forward: string[]): void {
+export const SLASH = 0x2f;
+
+/**
+ * Why a request is answered by the sidecar instead of forwarded, or undefined. Absolute-form targets
+ * (RFC 9112 §3.2.2) are for forward proxies; the sidecar fronts one app, so a request naming another
+ * authority is the client's mistake, answered 400 rather than rewritten. `*` (asterisk-form, §3.2.4)
+ * cannot be sent by the upstream client. Shared with the upgrade path, so a tunnel gets the same checks.
+ */
+export function requestProblem(url: string, inbound: InboundHeaders): SidecarErrorCode | undefined {
+  if (inbound.problem !== undefined) return inbound.problem;
+  return url.charCodeAt(0) === SLASH ? undefined : 'LANEWAY_ERR_BAD_REQUEST';
+}
+
+/**
+ * Removes headers named in `Connection` (RFC 9110 §7.6.1) from a flat name/value list; rare, so it may allocate.
+ * With `rules` (requests), the routing-key carriers stay: a client must not be able to route by a key and
+ * then have it stripped from what the fork receives, so the fork's own outgoing calls lose the lane.
+ */
+export function dropConnectionListed(connection: string, forward: string[], rules?: HeaderRules): void {
   // The usual values name no extra headers: skip the split (seen at 0.5% self time under load).
   if (connection.length <= 10) {
     const lower = connection.toLowerCase();
@@ -163,7 +216,7 @@ export function dropConnectionListed(connection: string, forward: string[]): voi
   const listed = new Set<string>();
   for (const token of connection.toLowerCase().split(',')) {
     const t = token.trim();
-    if (t && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') listed.add(t);
+    if (t && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade' && !(rules !== undefined && rules.isProtected(t))) listed.add(t);
   }
   if (listed.size === 0) return;
   let w = 0;

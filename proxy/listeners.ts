@@ -51,6 +51,9 @@ export class Listeners {
         },
         (req, res) => forwarder.handle(req, res, appPort),
       );
+      // Node drops header lines past this count silently (baggage too); keep them all, the 16 KiB
+      // header-size limit still bounds the head, and answer 431 past MAX_REQUEST_HEADERS (headers.ts).
+      http1.maxHeadersCount = 0;
       http1.on('upgrade', (req, socket, head) => tunneler.handle(req, socket, head, appPort));
       const h2server = h2[i]!.server;
       h2server.on('session', (session: Http2Session) => {
