@@ -1,9 +1,9 @@
-// Upgrade requests (WebSocket and friends): same routing decision, then a raw TCP tunnel to the chosen upstream.
-import { connect, type Socket } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+// Upgrade requests (WebSocket and friends): same checks and routing decision, then a raw TCP tunnel — only after a 101.
+import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { HOPS_HEADER, scanHeaders } from './headers.js';
+import { dropConnectionListed, HOPS_HEADER, isHopByHopResponseHeader, requestProblem, scanHeaders, type InboundHeaders } from './headers.js';
 import { Decision } from './metrics.js';
 import { REFUSE, SANDBOX, type Routed } from './router.js';
 import type { ForwardContext } from './forward.js';
@@ -13,7 +13,21 @@ export interface TunnelOptions {
   readonly connectTimeoutMs: number;
 }
 
-const HEAD_END = Buffer.from('\r\n\r\n');
+/**
+ * After answering a refused upgrade with `connection: close`, how long the client may take to close
+ * its side. Unread bytes (a pipelined request) are discarded meanwhile: closing at once would reset
+ * the connection and could destroy the response before the client read it (RFC 9112 §9.6).
+ */
+export const UPGRADE_LINGER_MS = 2000;
+
+const NO_ROUTE: Routed = Object.freeze({ route: undefined, target: undefined, error: undefined }) as Routed;
+
+/** Upgrade tokens without `h2c`: RFC 9113 §3.1 retired the HTTP/1.1 → h2c upgrade, so such a request is served as plain HTTP/1.1. */
+function withoutH2c(upgrade: string): string | undefined {
+  if (upgrade.toLowerCase().indexOf('h2c') === -1) return upgrade;
+  const kept = upgrade.split(',').map((t) => t.trim()).filter((t) => t !== '' && t.toLowerCase() !== 'h2c');
+  return kept.length > 0 ? kept.join(', ') : undefined;
+}
 
 export class Tunneler {
   readonly #ctx: ForwardContext;
@@ -28,6 +42,12 @@ export class Tunneler {
     const ctx = this.#ctx;
     client.on('error', () => client.destroy());
     const inbound = scanHeaders(req.rawHeaders, ctx.rules);
+    // A chunked upgrade request's body cannot be told apart from the new protocol without decoding it.
+    const problem = requestProblem(req.url as string, inbound) ?? (inbound.hasBody && req.headers['content-length'] === undefined ? 'LANEWAY_ERR_BAD_REQUEST' : undefined);
+    if (problem !== undefined) {
+      this.#refuse(client, NO_ROUTE, problem);
+      return;
+    }
     const routed: Routed = { route: undefined, target: undefined, error: undefined };
     const decision = ctx.router.decide(inbound, appPort, routed);
     if (decision === REFUSE) {
@@ -38,33 +58,39 @@ export class Tunneler {
     const host = sandbox ? routed.target!.host.replace(/^\[|\]$/g, '') : this.#options.appHost;
     const port = sandbox ? routed.target!.port : appPort;
 
-    // Rebuild the request head: hop-by-hop headers were dropped by the scan; the upgrade pair goes back in.
-    const lines = [`${req.method} ${req.url} HTTP/1.1`];
-    const forward = inbound.forward;
-    for (let i = 0; i < forward.length; i += 2) lines.push(`${forward[i]}: ${forward[i + 1]}`);
-    lines.push('connection: upgrade', `upgrade: ${inbound.upgrade ?? 'websocket'}`);
-    if (req.socket.remoteAddress) lines.push(`x-forwarded-for: ${req.socket.remoteAddress}`);
-    if (sandbox) lines.push(`${HOPS_HEADER}: ${inbound.hops + 1}`);
-    const requestHead = `${lines.join('\r\n')}\r\n\r\n`;
+    // Hop-by-hop headers were dropped by the scan; the upgrade pair goes back in (unless it only asked for h2c).
+    const headers = inbound.forward;
+    const upgrade = inbound.upgrade === undefined ? undefined : withoutH2c(inbound.upgrade);
+    if (upgrade !== undefined) headers.push('connection', 'upgrade', 'upgrade', upgrade);
+    else headers.push('connection', 'close');
+    this.#addForwardingHeaders(req, inbound, headers, sandbox);
 
-    const upstream = connect({ host, port, noDelay: true });
-    upstream.setTimeout(this.#options.connectTimeoutMs);
+    // A Content-Length body comes before whatever follows the request; Node hands it over inside `head`.
+    let bodyLeft = inbound.hasBody ? Number(req.headers['content-length']) : 0;
+    const inHead = Math.min(bodyLeft, head.length);
+    bodyLeft -= inHead;
+    const rest = head.subarray(inHead);
+
+    const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers, setHost: false, agent: false });
+    const counted = sandbox ? Decision.sandbox : Decision.baseline;
+    const sandboxName = sandbox ? routed.route!.sandbox : undefined;
     let connected = false;
-    upstream.once('timeout', () => {
-      if (!connected) upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
-    });
-    upstream.once('connect', () => {
-      connected = true;
-      upstream.setTimeout(0);
-      ctx.stats.tunnels++;
-      upstream.write(requestHead);
-      if (head.length > 0) upstream.write(head);
-      if (sandbox) this.#relayWithSandboxHeader(upstream, client, routed.route!.sandbox);
-      else this.#pipe(upstream, client);
+    let answered = false;
+    let relayed = false;
+    upstream.once('socket', (socket: Socket) => {
+      socket.setTimeout(this.#options.connectTimeoutMs);
+      socket.once('connect', () => {
+        connected = true;
+        socket.setTimeout(0);
+      });
+      socket.once('timeout', () => {
+        if (!connected) upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+      });
     });
     upstream.on('error', (err: Error & { code?: string }) => {
-      if (connected) {
-        client.destroy();
+      if (client.destroyed || relayed) return;
+      if (answered) {
+        client.destroy(); // mid-response: closing is the only honest signal left
         return;
       }
       const timeout = err.code === 'ETIMEDOUT';
@@ -75,46 +101,113 @@ export class Tunneler {
       this.#refuse(client, routed, code);
     });
     client.once('close', () => upstream.destroy());
-  }
 
-  #pipe(upstream: Socket, client: Duplex): void {
-    upstream.pipe(client);
-    client.pipe(upstream);
-    upstream.once('close', () => client.destroy());
-    this.#ctx.stats.requests[Decision.baseline]!++;
-  }
+    // Only a 101 switches protocols (RFC 9110 §15.2.2): until then no further client byte reaches the upstream.
+    upstream.once('upgrade', (res: IncomingMessage, socket: Socket, upstreamHead: Buffer) => {
+      answered = true;
+      ctx.stats.tunnels++;
+      ctx.stats.requests[counted]!++;
+      client.write(responseHead(res, sandboxName, false), 'latin1');
+      if (upstreamHead.length > 0) client.write(upstreamHead);
+      if (rest.length > 0) socket.write(rest);
+      socket.on('error', () => client.destroy());
+      socket.once('close', () => client.destroy());
+      client.once('close', () => socket.destroy());
+      socket.pipe(client);
+      client.pipe(socket);
+    });
+    // Anything else is an ordinary response: relayed with `connection: close`, then the connection ends,
+    // so a request pipelined behind the upgrade is never spliced to this upstream unrouted.
+    upstream.once('response', (res: IncomingMessage) => {
+      answered = true;
+      ctx.stats.requests[counted]!++;
+      client.write(responseHead(res, sandboxName, true), 'latin1');
+      res.on('error', () => client.destroy());
+      res.once('end', () => (relayed = true));
+      res.pipe(client);
+      linger(client);
+    });
 
-  /** Adds `laneway-sandbox` to the upstream's response head (101 or a refusal), then relays raw bytes. */
-  #relayWithSandboxHeader(upstream: Socket, client: Duplex, sandbox: string): void {
-    let pending: Buffer | null = Buffer.alloc(0);
+    if (inHead > 0) upstream.write(head.subarray(0, inHead));
+    if (bodyLeft === 0) {
+      upstream.end();
+      return;
+    }
+    // Rare: the body is longer than the first read. Stream the remainder; bytes past it belong to the new protocol.
     const onData = (chunk: Buffer): void => {
-      pending = Buffer.concat([pending as Buffer, chunk]);
-      const end = pending.indexOf(HEAD_END);
-      if (end === -1) {
-        if (pending.length > 65536) client.destroy();
+      const take = Math.min(bodyLeft, chunk.length);
+      bodyLeft -= take;
+      if (bodyLeft > 0) {
+        if (!upstream.write(chunk)) {
+          client.pause();
+          upstream.once('drain', () => client.resume());
+        }
         return;
       }
-      upstream.off('data', onData);
-      const headPart = pending.subarray(0, end);
-      const rest = pending.subarray(end);
-      client.write(Buffer.concat([headPart, Buffer.from(`\r\nlaneway-sandbox: ${sandbox}`), rest]));
-      pending = null;
-      upstream.pipe(client);
+      client.off('data', onData);
+      client.pause();
+      if (take < chunk.length) client.unshift(chunk.subarray(take));
+      upstream.end(chunk.subarray(0, take));
     };
-    upstream.on('data', onData);
-    client.pipe(upstream);
-    upstream.once('close', () => client.destroy());
-    this.#ctx.stats.requests[Decision.sandbox]!++;
+    client.on('data', onData);
+  }
+
+  /** The same forwarding headers as the plain HTTP/1.1 path (forward.ts). */
+  #addForwardingHeaders(req: IncomingMessage, inbound: InboundHeaders, headers: string[], sandbox: boolean): void {
+    const peer = req.socket.remoteAddress;
+    if (peer !== undefined) {
+      headers.push('x-forwarded-for', peer);
+      if (inbound.forwarded) headers.push('forwarded', peer.includes(':') ? `for="[${peer}]"` : `for=${peer}`);
+    }
+    headers.push('via', '1.1 laneway');
+    if (sandbox) headers.push(HOPS_HEADER, String(inbound.hops + 1));
   }
 
   #refuse(client: Duplex, routed: Routed, code: SidecarErrorCode): void {
     const target = routed.target?.address;
     const body = errorBody(code, routed.route?.sandbox, target);
     const extra = routed.route !== undefined ? `laneway-sandbox: ${routed.route.sandbox}\r\n` : '';
+    const { status } = SIDECAR_ERRORS[code];
     client.end(
-      `HTTP/1.1 ${SIDECAR_ERRORS[code].status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
         `laneway-error: ${code}\r\n${extra}connection: close\r\n\r\n${body}`,
     );
+    linger(client);
     this.#ctx.stats.requests[Decision.error]!++;
   }
+}
+
+/**
+ * The upstream's response head for the client. A 101 keeps its `Connection`/`Upgrade` pair (it is the
+ * handshake); any other response loses its hop-by-hop headers and says `connection: close`. Without a
+ * Content-Length the body is delimited by the close (RFC 9112 §6.3), since Node has already de-chunked it.
+ */
+function responseHead(res: IncomingMessage, sandbox: string | undefined, closing: boolean): string {
+  const raw = res.rawHeaders;
+  const kept: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (closing && isHopByHopResponseHeader(name)) {
+      if (name.toLowerCase() === 'connection') connection = raw[i + 1];
+      continue;
+    }
+    kept.push(name, raw[i + 1]!);
+  }
+  if (connection !== undefined) dropConnectionListed(connection, kept);
+  let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}\r\n`;
+  for (let i = 0; i < kept.length; i += 2) head += `${kept[i]}: ${kept[i + 1]}\r\n`;
+  if (sandbox !== undefined) head += `laneway-sandbox: ${sandbox}\r\n`;
+  if (closing) head += 'connection: close\r\n';
+  return `${head}\r\n`;
+}
+
+/** Once our side is ended (after the response), discards what the client still sends until it closes, at most UPGRADE_LINGER_MS. */
+function linger(client: Duplex): void {
+  client.resume();
+  client.once('finish', () => {
+    const socket = client as Socket;
+    if (typeof socket.setTimeout === 'function') socket.setTimeout(UPGRADE_LINGER_MS, () => client.destroy());
+    else client.destroy();
+  });
 }
