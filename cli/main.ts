@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `laneway` command: dispatches to the sidecar, the control plane, the sandbox and plan CLIs, the MCP server and the demo.
-import { LanewayError } from '../proxy/errors.js';
+import { LanewayError } from '../core/errors.js';
 
 const USAGE = `usage: laneway <command> [flags]
 

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { LanewayError } from '../proxy/errors.js';
-import { createAjv, describeAjvError } from '../validate/ajv.js';
+import { LanewayError } from '../core/errors.js';
+import { createAjv, describeAjvError } from '../core/ajv.js';
 import { ControlPlaneClient, DEFAULT_SERVER, serverFrom, type Run } from '../validate/client.js';
 import { summarize } from '../validate/report.js';
 import { DEFAULT_SKILL_TAG, skillsOf } from '../validate/skills.js';
-import { parseFlags, type FlagSpec } from './flags.js';
+import { parseFlags, type FlagSpec } from '../core/flags.js';
 
 const FLAGS = Object.freeze({
   server: { type: 'string', env: 'LANEWAY_URL' },

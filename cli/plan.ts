@@ -1,13 +1,13 @@
 // `laneway plan run|validate|push|list`: runs a plan locally against a sandbox (exit 0 pass, 1 fail, 2 could not run), checks and stores plans.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { ConfigError, LanewayError } from '../proxy/errors.js';
+import { ConfigError, LanewayError } from '../core/errors.js';
 import { ApiError, ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
 import { ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
 import { junit, summarize } from '../validate/report.js';
 import { prepare, runPlan } from '../validate/runner.js';
-import { parseSubcommand, type FlagSpec } from './flags.js';
+import { parseSubcommand, type FlagSpec } from '../core/flags.js';
 
 const FLAGS = Object.freeze({
   server: { type: 'string', env: 'LANEWAY_URL' },

@@ -3,13 +3,15 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
 import { parseAllDocuments, stringify } from 'yaml';
-import { ConfigError } from '../proxy/errors.js';
-import { isDnsLabel, isWorkloadName, type RouteSnapshot } from '../proxy/route-table.js';
-import { parseDurationMs, parseFlags, parseSubcommand, type FlagSpec } from './flags.js';
+import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
+import { ConfigError } from '../core/errors.js';
+import { isDnsLabel, isWorkloadName } from '../core/names.js';
+import type { RouteSnapshot } from '../model/route-table.js';
+import { parseDurationMs, parseFlags, parseSubcommand, type FlagSpec } from '../core/flags.js';
 
 
 /** The baggage member the sidecar reads by default (README: `baggage: laneway=<key>`). */
-const BAGGAGE_KEY = 'laneway';
+const BAGGAGE_KEY = DEFAULT_ROUTING_KEY_NAME;
 
 // Explicit env names: the token and server are the only settings meant to come from the environment.
 const FLAGS = Object.freeze({

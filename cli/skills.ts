@@ -1,10 +1,10 @@
 // `laneway skills export <dir> | list`: tagged plan versions on the control plane as agent skill folders (SKILL.md + plan.yaml).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../proxy/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
 import { DEFAULT_SKILL_TAG, renderSkill, skillsOf } from '../validate/skills.js';
-import { parseSubcommand, type FlagSpec } from './flags.js';
+import { parseSubcommand, type FlagSpec } from '../core/flags.js';
 
 const FLAGS = Object.freeze({
   server: { type: 'string', env: 'LANEWAY_URL' },

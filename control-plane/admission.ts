@@ -1,6 +1,6 @@
 // Sidecar injection as a pure function: an admission.k8s.io/v1 AdmissionReview for a Pod in, the review response with its JSONPatch out.
-import { ConfigError } from '../proxy/errors.js';
-import { isDnsLabel, isWorkloadName } from '../proxy/route-table.js';
+import { ConfigError } from '../core/errors.js';
+import { isDnsLabel, isWorkloadName } from '../core/names.js';
 
 /** Pod annotation: "true" asks for the sidecar, "false" opts out (also when the namespace is labelled). */
 export const ANNOTATION_INJECT = 'laneway.dev/inject';

@@ -2,10 +2,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { pino } from 'pino';
-import { compileAllowTargets } from './allow-targets.js';
+import { compileAllowTargets } from '../model/allow-targets.js';
 import { accessHook, Tokens } from './auth.js';
 import type { ControlPlaneConfig } from './config.js';
 import { ControlPlaneError } from './errors.js';
+import { describeAjvError, type AjvErrorLike } from '../core/ajv.js';
 import { Metrics } from './metrics.js';
 import { Prober } from './probe.js';
 import { Push } from './push.js';
@@ -153,7 +154,7 @@ export function toControlPlaneError(err: FastifyError | Error): ControlPlaneErro
   if (err instanceof ControlPlaneError) return err;
   const fe = err as FastifyError;
   if (fe.validation !== undefined && fe.validation.length > 0) {
-    const first = fe.validation[0] as { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string };
+    const first = fe.validation[0] as AjvErrorLike;
     return validationError(fe.validationContext ?? 'body', first);
   }
   switch (fe.code) {
@@ -176,28 +177,12 @@ export function toControlPlaneError(err: FastifyError | Error): ControlPlaneErro
   return new ControlPlaneError('LANEWAY_ERR_INTERNAL');
 }
 
+/** The sandbox spec's only array field: digit-only segments elsewhere are object keys (ports under `targets`). */
+const SPEC_ARRAYS: ReadonlySet<string> = new Set(['forks']);
+
 /** Turns an Ajv error into a 400 naming the field the way clients write it: `spec.forks[0].targets.8080`. */
-function validationError(
-  context: string,
-  e: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string },
-): ControlPlaneError {
-  const segments = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  let problem = e.message ?? 'is invalid';
-  if (e.keyword === 'required') {
-    segments.push(String(e.params.missingProperty));
-    problem = 'is required';
-  } else if (e.keyword === 'additionalProperties') {
-    segments.push(String(e.params.additionalProperty));
-    problem = 'is not a known field';
-  }
-  let field = '';
-  let previous = '';
-  for (const segment of segments) {
-    // Only `forks` is an array; a numeric segment elsewhere is an object key (a port under `targets`).
-    if (previous === 'forks' && /^[0-9]+$/.test(segment)) field += `[${segment}]`;
-    else field += field === '' ? segment : `.${segment}`;
-    previous = segment;
-  }
-  if (field === '') field = context;
-  return new ControlPlaneError('LANEWAY_ERR_INVALID_FIELD', `${field}: ${problem}`, field);
+function validationError(context: string, e: AjvErrorLike): ControlPlaneError {
+  const described = describeAjvError(e, '', SPEC_ARRAYS);
+  const field = described.path === '(document)' ? context : described.path;
+  return new ControlPlaneError('LANEWAY_ERR_INVALID_FIELD', `${field}: ${described.problem}`, field);
 }

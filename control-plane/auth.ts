@@ -2,7 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ConfigError } from '../proxy/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { ControlPlaneError } from './errors.js';
 
 export type Role = 'writer' | 'reader';

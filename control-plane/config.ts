@@ -1,15 +1,9 @@
 // The control plane's configuration: flags, then LANEWAY_* env, validated once into a frozen object.
 import { resolve } from 'node:path';
-import { ConfigError } from '../proxy/errors.js';
-import {
-  isLoopbackHost,
-  parseDurationMs,
-  parseFlags,
-  parseListenAddress,
-  parsePositiveInt,
-  type FlagSpec,
-} from '../cli/flags.js';
-import { compileAllowTargets } from './allow-targets.js';
+import { ConfigError } from '../core/errors.js';
+import { isLoopbackHost } from '../core/units.js';
+import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../core/flags.js';
+import { compileAllowTargets } from '../model/allow-targets.js';
 import { injectOptions, type InjectOptions } from './admission.js';
 
 export interface ControlPlaneConfig {

@@ -1,5 +1,5 @@
 // Every error the control plane shows a client: one table, stable codes, an HTTP status each.
-import { LanewayError, type ErrorSpec } from '../proxy/errors.js';
+import { errorBodySchema, LanewayError, type ErrorBody, type ErrorSpec } from '../core/errors.js';
 
 /**
  * The control plane's error table. Codes are part of the public contract (control-plane README
@@ -25,49 +25,20 @@ export const CONTROL_PLANE_ERRORS = Object.freeze({
 
 export type ControlPlaneErrorCode = keyof typeof CONTROL_PLANE_ERRORS;
 
-/** What a client receives: `{"error":{"code","message","field"?}}`. */
-export interface ErrorBody {
-  readonly error: { readonly code: string; readonly message: string; readonly field?: string };
-}
+export type { ErrorBody };
 
 /** An error a client caused (or a server fault with code INTERNAL); `field` names the offending input. */
 export class ControlPlaneError extends LanewayError {
-  readonly field: string | undefined;
   constructor(code: ControlPlaneErrorCode, message?: string, field?: string) {
     const spec = CONTROL_PLANE_ERRORS[code];
-    super(code, spec.status, message ?? spec.message);
+    super(code, spec.status, message ?? spec.message, field);
     this.name = 'ControlPlaneError';
-    this.field = field;
-  }
-
-  toBody(): ErrorBody {
-    return { error: { code: this.code, message: this.message, ...(this.field === undefined ? {} : { field: this.field }) } };
   }
 }
 
 /** Shorthand for the most common error: 400 naming the field. */
 export function invalidField(field: string, problem: string): ControlPlaneError {
   return new ControlPlaneError('LANEWAY_ERR_INVALID_FIELD', `${field}: ${problem}`, field);
-}
-
-/** The JSON Schema of an error body with these codes (and the plans API's optional `rule`): one shape for every API. */
-export function errorBodySchema(codes: readonly string[], fieldExample: string, withRule = false) {
-  return {
-    type: 'object',
-    required: ['error'],
-    properties: {
-      error: {
-        type: 'object',
-        required: ['code', 'message'],
-        properties: {
-          code: { type: 'string', enum: codes },
-          message: { type: 'string' },
-          field: { type: 'string', description: `the offending input, e.g. ${fieldExample}` },
-          ...(withRule ? { rule: { type: 'string', description: 'the policy rule broken, e.g. load.maxRate' } } : {}),
-        },
-      },
-    },
-  } as const;
 }
 
 /** The error body of the sandbox and workload routes (and so of the OpenAPI document). */

@@ -1,6 +1,6 @@
 // TCP health of fork targets: a target is ready when it accepts a connection; results feed each sandbox's phase.
 import { connect } from 'node:net';
-import { parseHostPort } from '../proxy/route-table.js';
+import { parseHostPort } from '../model/route-table.js';
 
 export interface TargetHealth {
   readonly ready: boolean;

@@ -1,7 +1,7 @@
 // Route tables per workload, versioned: the current snapshot, a bounded delta log for Last-Event-ID resume, and SSE fan-out to watchers.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Route, RouteSnapshot } from '../proxy/route-table.js';
+import type { Route, RouteSnapshot } from '../model/route-table.js';
 
 /** One workload's part of a change. A sandbox forks a workload at most once, so a change has at most one delta per workload. */
 export type WorkloadDelta =

@@ -1,10 +1,10 @@
 // The sandbox resource: its types, validation of untrusted specs (field-named errors) and routing-key generation. No I/O.
 import { randomBytes } from 'node:crypto';
-import { RouteTableError } from '../proxy/errors.js';
-import { isRoutingKey, isWorkloadName, parseHostPort, validateRoute, type Route } from '../proxy/route-table.js';
-import { parseDurationMs } from '../cli/flags.js';
+import { parseHostPort, type Route, RouteTableError, validateRoute } from '../model/route-table.js';
+import { isRoutingKey, isWorkloadName } from '../core/names.js';
+import { parseDuration } from '../core/units.js';
 import { ControlPlaneError, invalidField } from './errors.js';
-import type { TargetPolicy } from './allow-targets.js';
+import type { TargetPolicy } from '../model/allow-targets.js';
 
 /** One baseline workload the sandbox stands in for, and where its fork listens per app port. */
 export interface Fork {
@@ -62,11 +62,8 @@ export function validateSpec(name: string, input: unknown, policy: TargetPolicy 
   let ttlMs: number | undefined;
   if (input.ttl !== undefined) {
     if (typeof input.ttl !== 'string') throw invalidField('spec.ttl', 'must be a duration like 30m, 2h or 7d');
-    try {
-      ttlMs = parseDurationMs('spec.ttl', input.ttl);
-    } catch {
-      throw invalidField('spec.ttl', `expected a duration like 30m, 2h or 7d, got '${input.ttl}'`);
-    }
+    ttlMs = parseDuration(input.ttl);
+    if (ttlMs === undefined) throw invalidField('spec.ttl', `expected a duration like 30m, 2h or 7d, got '${input.ttl}'`);
     if (!/[a-z]$/.test(input.ttl.trim())) throw invalidField('spec.ttl', 'needs a unit (s, m, h or d)');
     if (ttlMs < LIMITS.minTtlMs || ttlMs > LIMITS.maxTtlMs) throw invalidField('spec.ttl', 'must be between 1s and 365d');
     spec.ttl = input.ttl;

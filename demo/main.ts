@@ -1,6 +1,6 @@
 // `laneway demo` (`npm start`): starts the mini-mesh, forks orders as sandbox orders-pr-1, shows both paths and curl lines, runs until Ctrl-C.
-import { ConfigError } from '../proxy/errors.js';
-import { parseFlags, parsePositiveInt, type FlagSpec } from '../cli/flags.js';
+import { ConfigError } from '../core/errors.js';
+import { parseFlags, parsePositiveInt, type FlagSpec } from '../core/flags.js';
 import { BAGGAGE_KEY, ChildFailed, formatPath, Mesh, portIsFree } from './mesh.js';
 
 const USAGE = `usage: laneway demo [--port <n>] [--verbose]

@@ -1,7 +1,9 @@
 // Sidecar configuration: flags, then LANEWAY_* environment, validated once into a frozen object.
-import { ConfigError } from './errors.js';
-import { isRoutingKey, isWorkloadName, parsePort } from './route-table.js';
-import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../cli/flags.js';
+import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
+import { ConfigError } from '../core/errors.js';
+import { isRoutingKey, isWorkloadName } from '../core/names.js';
+import { parsePort } from '../core/units.js';
+import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../core/flags.js';
 
 export interface PortMapping {
   readonly listenPort: number;
@@ -105,7 +107,7 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('--control-plane', 'must be an http:// or https:// URL');
   }
 
-  const routingKeyName = str(values, 'routing-key-name') ?? 'laneway';
+  const routingKeyName = str(values, 'routing-key-name') ?? DEFAULT_ROUTING_KEY_NAME;
   if (!isRoutingKey(routingKeyName)) {
     throw new ConfigError('--routing-key-name', `must be 1-64 token characters, got '${routingKeyName}'`);
   }

@@ -1,9 +1,5 @@
 // Every error the sidecar shows a client or an operator: one table, stable codes, an HTTP status each.
-
-export interface ErrorSpec {
-  readonly status: number;
-  readonly message: string;
-}
+import type { ErrorSpec } from '../core/errors.js';
 
 /** The sidecar's error table. Codes are part of the public contract (README "Errors"); never reuse or rename one. */
 export const SIDECAR_ERRORS = Object.freeze({
@@ -20,38 +16,6 @@ export const SIDECAR_ERRORS = Object.freeze({
 } as const satisfies Record<string, ErrorSpec>);
 
 export type SidecarErrorCode = keyof typeof SIDECAR_ERRORS;
-
-/** Base class: a stable code, an HTTP status (0 when it never reaches a client) and a human message. */
-export class LanewayError extends Error {
-  readonly code: string;
-  readonly status: number;
-  constructor(code: string, status: number, message: string) {
-    super(message);
-    this.name = 'LanewayError';
-    this.code = code;
-    this.status = status;
-  }
-}
-
-/** Invalid configuration: the process prints the one-line message and exits with status 2. */
-export class ConfigError extends LanewayError {
-  readonly flag: string;
-  constructor(flag: string, problem: string) {
-    super('LANEWAY_ERR_CONFIG', 0, `laneway: ${flag}: ${problem}`);
-    this.name = 'ConfigError';
-    this.flag = flag;
-  }
-}
-
-/** A route table that failed validation; `path` points at the offending field (e.g. `routes[3].targets.8080`). */
-export class RouteTableError extends LanewayError {
-  readonly path: string;
-  constructor(path: string, problem: string) {
-    super('LANEWAY_ERR_ROUTES_INVALID', 0, `${path}: ${problem}`);
-    this.name = 'RouteTableError';
-    this.path = path;
-  }
-}
 
 /** The JSON body every sidecar-generated error response carries. */
 export function errorBody(code: SidecarErrorCode, sandbox?: string, target?: string): string {

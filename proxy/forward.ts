@@ -6,7 +6,7 @@ import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
 import { dropConnectionListed, HOPS_HEADER, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
 import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
-import type { CompiledRoute, Target } from './route-table.js';
+import type { CompiledRoute, Target } from '../model/route-table.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface ForwardContext {

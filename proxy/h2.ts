@@ -7,7 +7,7 @@ import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
 import { HOPS_HEADER, InboundHeaders, type HeaderRules } from './headers.js';
 import { Decision, type Stats } from './metrics.js';
 import { REFUSE, SANDBOX, type Router, type Routed } from './router.js';
-import type { Target } from './route-table.js';
+import type { Target } from '../model/route-table.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 

@@ -1,6 +1,6 @@
 // The route table in use and where it came from; sources (file, control plane, cache) swap it, the hot path reads it.
 import type { Logger } from 'pino';
-import { RouteTable } from './route-table.js';
+import { RouteTable } from '../model/route-table.js';
 import type { Stats } from './metrics.js';
 
 export class RouteState {

@@ -1,7 +1,7 @@
 // The routing decision: routing key → route → target for this app port, or an error. No I/O.
 import type { InboundHeaders } from './headers.js';
 import type { RouteState } from './route-state.js';
-import type { CompiledRoute, Target } from './route-table.js';
+import type { CompiledRoute, Target } from '../model/route-table.js';
 import type { SidecarErrorCode } from './errors.js';
 
 export const BASELINE = 0;

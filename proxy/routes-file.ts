@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { watch, watchFile, unwatchFile, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { RouteTable } from './route-table.js';
+import { RouteTable } from '../model/route-table.js';
 import type { RouteState } from './route-state.js';
 
 /** Poll interval backing up fs.watch (which misses some editors' and ConfigMap symlink swaps). */

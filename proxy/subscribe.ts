@@ -5,7 +5,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Logger } from 'pino';
-import { RouteTable, type DeleteEvent, type UpsertEvent } from './route-table.js';
+import { RouteTable, type DeleteEvent, type UpsertEvent } from '../model/route-table.js';
 import type { RouteState } from './route-state.js';
 
 export interface SubscriptionOptions {

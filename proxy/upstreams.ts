@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import type { Pool as PoolType } from 'undici';
 import { LRUCache } from 'lru-cache';
-import type { Target } from './route-table.js';
+import type { Target } from '../model/route-table.js';
 
 /**
  * undici's connection pool alone. The package index also loads fetch, WebSocket, caches and their

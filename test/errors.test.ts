@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { SIDECAR_ERRORS } from '../proxy/errors.js';
 import { CONTROL_PLANE_ERRORS } from '../control-plane/errors.js';
 import { VALIDATE_ERRORS } from '../validate/errors.js';
-import type { ErrorSpec } from '../proxy/errors.js';
+import type { ErrorSpec } from '../core/errors.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const tables: Record<string, Readonly<Record<string, ErrorSpec>>> = {

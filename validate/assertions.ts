@@ -1,8 +1,8 @@
 // Assertions on a step's response: status, header, JSONPath equals/matches/exists, JSON Schema (ajv), latency bound. No I/O.
 import { isDeepStrictEqual } from 'node:util';
 import { JSONPath } from 'jsonpath-plus';
-import { parseDurationMs } from '../cli/flags.js';
-import { createAjv, describeAjvError } from './ajv.js';
+import { parseDurationMs } from '../core/flags.js';
+import { createAjv, describeAjvError } from '../core/ajv.js';
 import { planError } from './errors.js';
 
 /** One assertion as written in a plan: exactly one subject key, and for header/jsonpath exactly one operator. */

@@ -1,6 +1,6 @@
 // The one client of the control plane API (sandboxes, routes, plans, runs): what `laneway sandbox`, `plan`, `skills` and `mcp` call.
 import { request } from 'undici';
-import { ConfigError, LanewayError } from '../proxy/errors.js';
+import { ConfigError, LanewayError } from '../core/errors.js';
 import { toView, type SandboxResource, type SandboxView, type Sandboxes } from './actions/wait.js';
 import { ValidateError } from './errors.js';
 import type { Plan } from './plan.js';
@@ -15,13 +15,9 @@ export function serverFrom(values: Readonly<Record<string, unknown>>): string {
 
 /** An error answer from the control plane: its code, status, message and field, as it sent them. */
 export class ApiError extends LanewayError {
-  readonly field: string | undefined;
-  readonly rule: string | undefined;
   constructor(code: string, status: number, message: string, field?: string, rule?: string) {
-    super(code, status, message);
+    super(code, status, message, field, rule);
     this.name = 'ApiError';
-    this.field = field;
-    this.rule = rule;
   }
 }
 

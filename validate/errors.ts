@@ -1,6 +1,6 @@
 // Every error plans, policies, runs and the plans API show a user or an agent: one table, stable codes, an HTTP status each.
-import { CONTROL_PLANE_ERRORS, errorBodySchema } from '../control-plane/errors.js';
-import { LanewayError, type ErrorSpec } from '../proxy/errors.js';
+import { CONTROL_PLANE_ERRORS } from '../control-plane/errors.js';
+import { errorBodySchema, type ErrorSpec, LanewayError } from '../core/errors.js';
 
 /**
  * The validation error table. Codes are part of the public contract (README "Validate a change",
@@ -32,25 +32,10 @@ export type ValidateErrorCode = keyof typeof VALIDATE_ERRORS;
 
 /** A validation error; `field` is the path of the offending input (`steps[2].load.rate`), `rule` the policy rule broken. */
 export class ValidateError extends LanewayError {
-  readonly field: string | undefined;
-  readonly rule: string | undefined;
   constructor(code: ValidateErrorCode, message?: string, field?: string, rule?: string) {
     const spec = VALIDATE_ERRORS[code];
-    super(code, spec.status, message ?? spec.message);
+    super(code, spec.status, message ?? spec.message, field, rule);
     this.name = 'ValidateError';
-    this.field = field;
-    this.rule = rule;
-  }
-
-  toBody(): { error: { code: string; message: string; field?: string; rule?: string } } {
-    return {
-      error: {
-        code: this.code,
-        message: this.message,
-        ...(this.field === undefined ? {} : { field: this.field }),
-        ...(this.rule === undefined ? {} : { rule: this.rule }),
-      },
-    };
   }
 }
 

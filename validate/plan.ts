@@ -1,8 +1,8 @@
 // The plan model: YAML/JSON parsing, validation that names the path of the first error, typed params. No I/O.
 import { JSONPath } from 'jsonpath-plus';
 import { parseDocument } from 'yaml';
-import { parseDurationMs } from '../cli/flags.js';
-import { createAjv, describeAjvError } from './ajv.js';
+import { parseDurationMs } from '../core/flags.js';
+import { createAjv, describeAjvError } from '../core/ajv.js';
 import { ASSERTION_SCHEMA, checkAssertion, type AssertionSpec } from './assertions.js';
 import { planError, ValidateError } from './errors.js';
 import { formatRef, hasTemplate, isParamRef, NAME_RE, refsIn, STEP_ID_RE, type Ref } from './template.js';

@@ -1,9 +1,9 @@
 // The platform policy: which actions a plan may use and within which limits, checked before any step runs, naming the rule broken.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { parseDurationMs } from '../cli/flags.js';
-import { compileAllowTargets, type TargetPolicy } from '../control-plane/allow-targets.js';
-import { createAjv, describeAjvError } from './ajv.js';
+import { parseDurationMs } from '../core/flags.js';
+import { compileAllowTargets, type TargetPolicy } from '../model/allow-targets.js';
+import { createAjv, describeAjvError } from '../core/ajv.js';
 import { ValidateError } from './errors.js';
 import { ACTIONS, METHODS, type ActionName } from './plan.js';
 

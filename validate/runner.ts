@@ -1,7 +1,7 @@
 // Runs a plan: params and sandbox resolved, policy checked before any step, then the steps one at a time into a structured result.
 import { JSONPath } from 'jsonpath-plus';
 import { Agent } from 'undici';
-import { parseDurationMs } from '../cli/flags.js';
+import { parseDurationMs } from '../core/flags.js';
 import { ControlPlaneError } from '../control-plane/errors.js';
 import { evaluate, type AssertionResult, type AssertionSpec, type ResponseView } from './assertions.js';
 import { describeDifference, diffBodies, type Difference } from './actions/compare.js';

@@ -1,5 +1,5 @@
 // Request headers and route tables shared by every suite: realistic baggage, a 10,000-route snapshot.
-import type { RouteSnapshot } from '../../proxy/route-table.js';
+import type { RouteSnapshot } from '../../model/route-table.js';
 
 export const WORKLOAD = 'default/orders';
 export const APP_PORT = 8080;

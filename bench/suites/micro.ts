@@ -4,7 +4,7 @@ import { findBaggageValue } from '../../proxy/baggage.js';
 import { HeaderRules, scanHeaders } from '../../proxy/headers.js';
 import { Stats } from '../../proxy/metrics.js';
 import { RouteState } from '../../proxy/route-state.js';
-import { RouteTable } from '../../proxy/route-table.js';
+import { RouteTable } from '../../model/route-table.js';
 import { Router, type Routed } from '../../proxy/router.js';
 import { APP_PORT, baggage, baggage8k, BASE_HEADERS, ROUTE_COUNT, routeSnapshot, SANDBOX_KEY, WORKLOAD } from '../lib/fixtures.js';
 import { fmt, median, table } from '../lib/stats.js';

@@ -1,13 +1,13 @@
 // The plans API: store tagged plan versions, list them, run one server-side and keep its result, under /v1/plans and /v1/runs.
 import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ConfigError } from '../../proxy/errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { ValidateError, PLANS_ERROR_SCHEMA } from '../../validate/errors.js';
 import type { Plan } from '../../validate/plan.js';
 import type { Policy } from '../../validate/policy.js';
 import type { RunContext } from '../../validate/runner.js';
 import { toView, type Sandboxes } from '../../validate/actions/wait.js';
-import { isDnsLabel } from '../../proxy/route-table.js';
+import { isDnsLabel } from '../../core/names.js';
 import { LATEST, MAX_RUNS, PlanStore, type RunRecord } from '../plan-store.js';
 import type { Prober } from '../probe.js';
 import type { Registry } from '../registry.js';

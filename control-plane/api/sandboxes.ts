@@ -1,7 +1,7 @@
 // The sandbox API: PUT (create-or-replace), GET one, GET all, DELETE, under /v1/sandboxes.
 import type { FastifyInstance } from 'fastify';
-import { isDnsLabel } from '../../proxy/route-table.js';
-import type { TargetPolicy } from '../allow-targets.js';
+import { isDnsLabel } from '../../core/names.js';
+import type { TargetPolicy } from '../../model/allow-targets.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../errors.js';
 import type { Prober } from '../probe.js';
 import type { Registry } from '../registry.js';

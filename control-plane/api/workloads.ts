@@ -1,6 +1,6 @@
 // The sidecar-facing API: a workload's route snapshot and its Server-Sent Events watch stream.
 import type { FastifyInstance } from 'fastify';
-import { isDnsLabel } from '../../proxy/route-table.js';
+import { isDnsLabel } from '../../core/names.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../errors.js';
 import type { Push } from '../push.js';
 

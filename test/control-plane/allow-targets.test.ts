@@ -1,6 +1,6 @@
 // --allow-targets patterns: globs, CIDRs, single addresses, and what they must not match.
 import { describe, expect, it } from 'vitest';
-import { compileAllowTargets } from '../../control-plane/allow-targets.js';
+import { compileAllowTargets } from '../../model/allow-targets.js';
 
 describe('compileAllowTargets', () => {
   it('no patterns means no check at all (null, skipped on the apply path)', () => {

@@ -1,7 +1,7 @@
 // The sandbox and workload API through Fastify inject: CRUD, per-field validation, conflicts, idempotency, revisions, limits.
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { validateSnapshot } from '../../proxy/route-table.js';
+import { validateSnapshot } from '../../model/route-table.js';
 import { buildApp } from '../../control-plane/app.js';
 import { configWith } from '../../control-plane/config.js';
 import { removeTempDirs, spec, tempDir } from './helpers.js';

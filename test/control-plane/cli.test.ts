@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { validateSnapshot } from '../../proxy/route-table.js';
+import { validateSnapshot } from '../../model/route-table.js';
 import { freePort, runLaneway } from '../helpers/processes.js';
 import { removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { afterAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildApp } from '../../control-plane/app.js';
 import { configWith } from '../../control-plane/config.js';
-import { validateSnapshot } from '../../proxy/route-table.js';
+import { validateSnapshot } from '../../model/route-table.js';
 import { removeTempDirs, tempDir } from './helpers.js';
 
 const steps = parse(readFileSync(new URL('./golden/steps.yaml', import.meta.url), 'utf8')) as ({ apply: { name: string; spec: unknown } } | { delete: string })[];

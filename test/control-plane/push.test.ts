@@ -2,7 +2,7 @@
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { RouteTable, validateSnapshot, type RouteSnapshot } from '../../proxy/route-table.js';
+import { RouteTable, validateSnapshot, type RouteSnapshot } from '../../model/route-table.js';
 import { call, listenApp, removeTempDirs, SseClient, sleep, spec, type SseEvent } from './helpers.js';
 
 let app: FastifyInstance;

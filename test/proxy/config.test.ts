@@ -1,7 +1,7 @@
 // Sidecar configuration: flags and LANEWAY_* env parsed once; every mistake exits 2 with one line naming the flag.
 import { describe, expect, it } from 'vitest';
 import { parseSidecarConfig } from '../../proxy/config.js';
-import { ConfigError } from '../../proxy/errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { runLaneway } from '../helpers/processes.js';
 
 const base = ['--workload', 'default/orders', '--port', '15080:8080', '--routes-file', '/tmp/r.json'];

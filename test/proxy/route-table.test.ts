@@ -1,7 +1,6 @@
 // The shared route model: validation with field paths, O(1) lookup, deltas, and snapshot round trips.
 import { describe, expect, it } from 'vitest';
-import { RouteTable, validateSnapshot, parseHostPort } from '../../proxy/route-table.js';
-import { RouteTableError } from '../../proxy/errors.js';
+import { parseHostPort, RouteTable, RouteTableError, validateSnapshot } from '../../model/route-table.js';
 
 const good = {
   workload: 'default/orders',

@@ -1,5 +1,17 @@
 // The route model shared by the sidecar, the control plane and the tests: types, validation, O(1) lookup. No I/O.
-import { RouteTableError } from './errors.js';
+import { LanewayError } from '../core/errors.js';
+import { BRACKETED_IPV6_RE, HOSTNAME_RE, isDnsLabel, isRoutingKey, isWorkloadName, MAX_KEY_LENGTH } from '../core/names.js';
+import { parsePort } from '../core/units.js';
+
+/** A route table that failed validation; `path` points at the offending field (e.g. `routes[3].targets.8080`). */
+export class RouteTableError extends LanewayError {
+  readonly path: string;
+  constructor(path: string, problem: string) {
+    super('LANEWAY_ERR_ROUTES_INVALID', 0, `${path}: ${problem}`);
+    this.name = 'RouteTableError';
+    this.path = path;
+  }
+}
 
 /** One sandbox's fork of a workload: requests carrying `key` go to `targets[appPort]`. */
 export interface Route {
@@ -64,31 +76,8 @@ export interface CompiledRoute {
 }
 
 // Limits shared with the control plane's API validation.
-export const MAX_KEY_LENGTH = 64;
+export { MAX_KEY_LENGTH };
 export const MAX_ROUTES = 100_000;
-/** RFC 9110 §5.6.2 token characters: what a routing key may contain (it travels unescaped in baggage). */
-const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
-/** DNS-1123 label (Kubernetes names). */
-const LABEL_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$/;
-const IPV6_RE = /^\[[0-9A-Fa-f:.]+\]$/;
-
-export function isRoutingKey(value: unknown): value is string {
-  return typeof value === 'string' && TOKEN_RE.test(value);
-}
-export function isDnsLabel(value: unknown): value is string {
-  return typeof value === 'string' && LABEL_RE.test(value);
-}
-export function isWorkloadName(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  const slash = value.indexOf('/');
-  return slash > 0 && isDnsLabel(value.slice(0, slash)) && isDnsLabel(value.slice(slash + 1));
-}
-export function parsePort(value: string): number | undefined {
-  if (!/^[0-9]{1,5}$/.test(value)) return undefined;
-  const port = Number(value);
-  return port >= 1 && port <= 65535 ? port : undefined;
-}
 
 /** Parses `host:port` (host a DNS name, IPv4 or `[IPv6]`); undefined when malformed. */
 export function parseHostPort(value: unknown): Target | undefined {
@@ -98,7 +87,7 @@ export function parseHostPort(value: unknown): Target | undefined {
   const host = value.slice(0, colon);
   const port = parsePort(value.slice(colon + 1));
   if (port === undefined) return undefined;
-  if (!HOSTNAME_RE.test(host) && !IPV6_RE.test(host)) return undefined;
+  if (!HOSTNAME_RE.test(host) && !BRACKETED_IPV6_RE.test(host)) return undefined;
   return { host, port, address: value };
 }
 

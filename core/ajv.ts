@@ -1,4 +1,4 @@
-// The one JSON Schema compiler for plans, policies and schema assertions: Ajv (strict) with the standard formats.
+// The one JSON Schema compiler for plans, policies and schema assertions (Ajv, strict, standard formats) and the one Ajv-error formatter.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import formatsPlugin from 'ajv-formats';
 
@@ -19,11 +19,21 @@ export function createAjv(options: { forUserSchemas?: boolean } = {}): Ajv {
   return ajv;
 }
 
+/** The part of an Ajv error the formatter reads (Fastify hands its validation errors over in this shape too). */
+export interface AjvErrorLike {
+  readonly instancePath: string;
+  readonly keyword: string;
+  readonly params: Record<string, unknown>;
+  readonly message?: string | undefined;
+}
+
 /**
- * Formats an Ajv error as `path: problem`, the path written as in the document (`steps[2].http.url`),
- * under `root` (e.g. `plan`) when given.
+ * Formats an Ajv error as `path: problem`, the path written as in the document (`steps[2].http.url`,
+ * `spec.forks[0].targets.8080`), under `root` (e.g. `plan`) when given. A digit-only segment is an
+ * array index unless `arrays` names the only array fields, in which case it is an index only under
+ * one of them (the sandbox spec: `forks` is its only array, and a port under `targets` is a key).
  */
-export function describeAjvError(e: ErrorObject, root = ''): { path: string; problem: string } {
+export function describeAjvError(e: AjvErrorLike, root = '', arrays?: ReadonlySet<string>): { path: string; problem: string } {
   const segments = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   let problem = e.message ?? 'is invalid';
   if (e.keyword === 'required') {
@@ -39,10 +49,12 @@ export function describeAjvError(e: ErrorObject, root = ''): { path: string; pro
     problem = 'is not a valid name';
   }
   let path = root;
+  let previous = '';
   for (const segment of segments) {
-    // Numeric segments are array indexes in every schema here (no object uses digit-only keys but headers).
-    if (/^[0-9]+$/.test(segment)) path += `[${segment}]`;
+    const index = /^[0-9]+$/.test(segment) && (arrays === undefined || arrays.has(previous));
+    if (index) path += `[${segment}]`;
     else path += path === '' ? segment : `.${segment}`;
+    previous = segment;
   }
   return { path: path === '' ? '(document)' : path, problem };
 }

@@ -1,6 +1,7 @@
 // Command-line flags with `LANEWAY_*` environment fallbacks, parsed once; every mistake becomes a ConfigError naming the flag.
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../proxy/errors.js';
+import { ConfigError } from './errors.js';
+import { DURATION_SYNTAX, parseDuration } from './units.js';
 
 export interface FlagSpec {
   readonly type: 'string' | 'boolean';
@@ -74,14 +75,11 @@ export function parseListenAddress(flag: string, value: string): { host: string;
   return { host, port };
 }
 
-/** A duration like `1500ms`, `5s`, `2m`, `1h` or a plain number of milliseconds. */
+/** A duration flag (`1500ms`, `5s`, `2m`, `1h`, plain milliseconds); a malformed one is a ConfigError naming the flag. */
 export function parseDurationMs(flag: string, value: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)?$/.exec(value.trim());
-  if (!m) throw new ConfigError(flag, `expected a duration like 500ms, 5s, 2m or 1h, got '${value}'`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 'ms';
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1e3 : unit === 'm' ? 60e3 : unit === 'h' ? 3600e3 : 86400e3;
-  return Math.round(n * factor);
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new ConfigError(flag, `expected ${DURATION_SYNTAX}, got '${value}'`);
+  return ms;
 }
 
 export function parsePositiveInt(flag: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -89,10 +87,6 @@ export function parsePositiveInt(flag: string, value: string, max = Number.MAX_S
     throw new ConfigError(flag, `expected an integer 1-${max}, got '${value}'`);
   }
   return Number(value);
-}
-
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /**

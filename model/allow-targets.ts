@@ -1,6 +1,6 @@
 // Governance: which hosts fork targets may point at (--allow-targets host globs and CIDRs). No I/O.
 import { BlockList, isIP } from 'node:net';
-import { ConfigError } from '../proxy/errors.js';
+import { ConfigError } from '../core/errors.js';
 
 /** True when `host` (a DNS name, IPv4, or `[IPv6]`) is allowed. */
 export type TargetPolicy = (host: string) => boolean;

@@ -1,0 +1,13 @@
+// The few names every part of Laneway agrees on: the baggage key and the headers the sidecar reads and writes.
+
+/** The baggage member (and `ot-baggage-*` / `uberctx-*` / tracestate key) that carries the routing key by default. */
+export const DEFAULT_ROUTING_KEY_NAME = 'laneway';
+
+/** Loop guard: how many sidecars forwarded this request to a sandbox target. */
+export const HOPS_HEADER = 'laneway-hops';
+/** Set on a response a sandbox fork answered: the sandbox's name. */
+export const SANDBOX_HEADER = 'laneway-sandbox';
+/** Set on a response the sidecar generated: the error code. */
+export const ERROR_HEADER = 'laneway-error';
+/** Set on a response the baseline answered because the sandbox was unreachable (`--fallback baseline`). */
+export const FALLBACK_HEADER = 'laneway-fallback';
