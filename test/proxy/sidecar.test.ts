@@ -306,7 +306,10 @@ describe('errors', () => {
     const loopFile = join(dir, 'loop.json');
     const port = await freePort();
     writeFileSync(loopFile, JSON.stringify({ workload: 'default/orders', revision: 1, routes: [{ key: 'kloop', sandbox: 'loop', targets: { [String(baseline.port)]: `127.0.0.1:${port}` } }] }));
-    const adminPort = await freePort();
+    // Both ports must be known before the sidecar starts (the route points at the first); freePort
+    // releases what it found, so two calls can return the same port.
+    let adminPort = await freePort();
+    while (adminPort === port) adminPort = await freePort();
     const { startLaneway } = await import('../helpers/processes.js');
     const sc = await startLaneway(
       ['sidecar', '--workload', 'default/orders', '--port', `${port}:${baseline.port}`, '--admin', `127.0.0.1:${adminPort}`, '--routes-file', loopFile, '--max-hops', '4'],
