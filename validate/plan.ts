@@ -214,8 +214,11 @@ export function parsePlan(text: string, source = 'plan'): Plan {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0];
-    throw planError(source, `${line === undefined ? '' : `line ${line.line}: `}${e.message.split('\n')[0]}`);
+    const at = e.linePos?.[0];
+    // The parser appends ` at line L, column C:` and a code excerpt to its reason; the position is
+    // given first instead, and the excerpt dropped, so the error stays one line.
+    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw planError(source, `${at === undefined ? '' : `line ${at.line}, column ${at.col}: `}${reason}`);
   }
   return validatePlan(doc.toJS());
 }

@@ -4,7 +4,7 @@ import { Agent } from 'undici';
 import { parseDurationMs } from '../cli/flags.js';
 import { ControlPlaneError } from '../control-plane/errors.js';
 import { evaluate, type AssertionResult, type AssertionSpec, type ResponseView } from './assertions.js';
-import { describeDifference, diffBodies, type Difference } from './actions/compare.js';
+import { describeDifference, DIFF_ASSERTION, diffBodies, differencesCount, type Difference } from './actions/compare.js';
 import { send, type Exchange, type PreparedRequest } from './actions/http.js';
 import { DEFAULT_BOUNDS, judge, percent, runSide, type LoadSide, type PreparedLoad } from './actions/load.js';
 import { waitReady, type Sandboxes, type SandboxView } from './actions/wait.js';
@@ -288,11 +288,11 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
             result.outputs = out;
             result.assertions = [
               {
-                assertion: 'no unexpected differences between baseline and sandbox',
+                assertion: DIFF_ASSERTION,
                 pass: diffs.length === 0,
                 expected: 0,
                 actual: diffs.length,
-                message: diffs.length === 0 ? 'ok' : `${diffs.length} unexpected difference${diffs.length === 1 ? '' : 's'}: ${diffs.map(describeDifference).join('; ')}`,
+                message: diffs.length === 0 ? 'ok' : `${differencesCount(diffs.length)}: ${diffs.map(describeDifference).join('; ')}`,
               },
               ...checkAssertions(p.step, forked.response),
             ];

@@ -81,6 +81,14 @@ export function diffBodies(baseline: unknown, sandbox: unknown, ignore: readonly
   return { differences, ignored };
 }
 
+/** The check every compare step makes before its own assertions. */
+export const DIFF_ASSERTION = 'no unexpected differences between baseline and sandbox';
+
+/** `2 unexpected differences` */
+export function differencesCount(n: number): string {
+  return `${n} unexpected difference${n === 1 ? '' : 's'}`;
+}
+
 /** `$.total: removed (baseline 42)` */
 export function describeDifference(d: Difference): string {
   const show = (v: unknown): string => {
