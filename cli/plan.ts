@@ -1,7 +1,7 @@
 // `laneway plan run|validate|push|list`: runs a plan locally against a sandbox (exit 0 pass, 1 fail, 2 could not run), checks and stores plans.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, LanewayError } from '../core/errors.js';
-import { ApiError, ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
+import { ApiError, ControlPlaneClient, DEFAULT_SERVER, forTerminal, serverFrom } from '../validate/client.js';
 import { ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
@@ -47,8 +47,10 @@ const CANNOT_RUN = new Set([
 ]);
 
 function asConfigError(subject: string, err: unknown): unknown {
-  if (err instanceof LanewayError && CANNOT_RUN.has(err.code)) return new ConfigError(subject, `${err.code}: ${err.message}`);
-  return err;
+  if (!(err instanceof LanewayError && CANNOT_RUN.has(err.code))) return err;
+  // A YAML or size error already names its file (the plans API has no other subject): name it once.
+  const message = err.message.startsWith(`${subject}: `) ? err.message.slice(subject.length + 2) : err.message;
+  return new ConfigError(subject, `${err.code}: ${message}`);
 }
 
 function looksLikeFile(ref: string): boolean {
@@ -93,6 +95,14 @@ function one(positionals: string[], command: string, what: string): string {
 }
 
 export async function runPlanCommand(argv: string[]): Promise<void> {
+  try {
+    await planCommand(argv);
+  } catch (err) {
+    throw forTerminal(err);
+  }
+}
+
+async function planCommand(argv: string[]): Promise<void> {
   const parsed = parseSubcommand(argv, FLAGS, USAGE);
   if (parsed === undefined) return;
   const { values, command, args } = parsed;

@@ -1,8 +1,8 @@
 // Assertions on a step's response: status, header, JSONPath equals/matches/exists, JSON Schema (ajv), latency bound. No I/O.
 import { isDeepStrictEqual } from 'node:util';
 import { JSONPath } from 'jsonpath-plus';
-import { parseDurationMs } from '../core/flags.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
+import { parseDuration } from '../core/units.js';
 import { planError } from './errors.js';
 
 /** One assertion as written in a plan: exactly one subject key, and for header/jsonpath exactly one operator. */
@@ -107,11 +107,9 @@ function latencyBoundMs(value: string | number, path: string): number {
     if (!(value > 0)) throw planError(path, 'must be a positive number of milliseconds or a duration like 500ms');
     return value;
   }
-  try {
-    return parseDurationMs(path, value);
-  } catch {
-    throw planError(path, `expected a duration like 250ms or 2s, got '${value}'`);
-  }
+  const ms = parseDuration(value);
+  if (ms === undefined) throw planError(path, `expected a duration like 250ms or 2s, got '${value}'`);
+  return ms;
 }
 
 /** `$.a` with every match, or an error text when the body cannot be queried. */

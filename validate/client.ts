@@ -21,6 +21,11 @@ export class ApiError extends LanewayError {
   }
 }
 
+/** An ApiError worded for a terminal: the server's message, then its code and status (`… (LANEWAY_ERR_PLAN_VERSION_CONFLICT 409)`), as `laneway sandbox` prints them. */
+export function forTerminal(err: unknown): unknown {
+  return err instanceof ApiError ? new Error(`${err.message} (${err.code} ${err.status})`) : err;
+}
+
 export interface PlanVersionSummary {
   readonly version: string;
   readonly tags: readonly string[];

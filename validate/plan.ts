@@ -1,11 +1,20 @@
-// The plan model: YAML/JSON parsing, validation that names the path of the first error, typed params. No I/O.
+// The plan model: YAML/JSON parsing, the schema assembled from the action modules, validation that names the path of the first error, typed params. No I/O.
 import { JSONPath } from 'jsonpath-plus';
 import { parseDocument } from 'yaml';
-import { parseDurationMs } from '../core/flags.js';
+import { ACTION_MODULES, ACTIONS, actionModule, type ActionName } from './actions/index.js';
+import type { CheckScope } from './actions/action.js';
+import type { CompareInput } from './actions/compare.js';
+import type { HttpInput } from './actions/http.js';
+import type { LoadInput } from './actions/load.js';
+import { TOKEN } from './actions/request.js';
+import type { WaitInput } from './actions/wait.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
 import { ASSERTION_SCHEMA, checkAssertion, type AssertionSpec } from './assertions.js';
+import { parseDuration } from '../core/units.js';
 import { planError, ValidateError } from './errors.js';
-import { formatRef, hasTemplate, isParamRef, NAME_RE, refsIn, STEP_ID_RE, type Ref } from './template.js';
+import { formatRef, isParamRef, NAME_RE, refsIn, STEP_ID_RE, type Ref } from './template.js';
+
+export { ACTIONS, type ActionName } from './actions/index.js';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean';
 export type ParamValue = string | number | boolean;
@@ -17,53 +26,10 @@ export interface ParamSpec {
   readonly enum?: readonly ParamValue[];
 }
 
-/** Request inputs shared by http, compare and load; strings may hold `${{ }}` references. */
-export interface RequestInput {
-  readonly url: string;
-  readonly method?: string;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: unknown;
-  readonly timeout?: string | number;
-}
-
-export interface HttpInput extends RequestInput {
-  /** whose routing the request takes: the sandbox's key in `baggage` (default) or none */
-  readonly target?: 'sandbox' | 'baseline';
-}
-
-export interface CompareInput extends RequestInput {
-  /** JSONPaths whose differences are expected (timestamps, request ids) */
-  readonly ignore?: readonly string[];
-}
-
-export interface LoadBounds {
-  readonly percentile?: 'p50' | 'p90' | 'p97_5' | 'p99';
-  /** how much slower the sandbox's percentile may be than the baseline's, e.g. `50%` */
-  readonly maxIncrease?: string;
-  /** differences below this always pass: at a few milliseconds a percentage is noise */
-  readonly grace?: string | number;
-  /** the sandbox's share of failed requests (connection errors, timeouts, non-2xx), e.g. `1%` */
-  readonly maxErrorRate?: string;
-}
-
-export interface LoadInput extends RequestInput {
-  readonly requests: number | string;
-  /** requests per second, over all connections */
-  readonly rate: number | string;
-  readonly connections?: number | string;
-  readonly bounds?: LoadBounds;
-}
-
-export interface WaitInput {
-  readonly timeout?: string | number;
-}
-
 /** A capture: a JSONPath into the body (first match), or a response header. */
 export type CaptureSpec = string | { readonly header: string };
 
-export const ACTIONS = ['http', 'compare', 'load', 'wait'] as const;
-export type ActionName = (typeof ACTIONS)[number];
-
+/** A step: an id and exactly one action, whose input shape its module (validate/actions/) defines. */
 export interface Step {
   readonly id: string;
   readonly description?: string;
@@ -93,34 +59,12 @@ export function actionOf(step: Step): ActionName {
 }
 
 export const LIMITS = Object.freeze({ maxSteps: 100, maxParams: 50, maxPlanBytes: 256 * 1024 });
-export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-/** Fields every step outputs, besides its captures (`${{ steps.<id>.status }}`). */
-const OUTPUT_FIELDS: Readonly<Record<ActionName, readonly string[]>> = {
-  http: ['status', 'durationMs'],
-  compare: ['status', 'baselineStatus', 'differences', 'durationMs'],
-  load: ['durationMs'],
-  wait: ['routingKey', 'phase', 'durationMs'],
-};
+const TOKEN_RE = new RegExp(TOKEN);
+/** `http and compare`: the actions whose one response capture and assert read */
+const RESPONSE_READERS = ACTIONS.filter((a) => ACTION_MODULES[a].readsResponse).join(' and ');
 
-// Shapes. Numbers and durations also accept a string, which the checks below restrict to a
-// `${{ params.x }}` reference or a duration: what the policy checks must be known before a step runs.
-const NUMBERISH = { type: ['number', 'string'] } as const;
-const DURATION = { type: ['string', 'number'] } as const;
-const TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
-const HEADERS = {
-  type: 'object',
-  maxProperties: 64,
-  propertyNames: { pattern: TOKEN, maxLength: 256 },
-  additionalProperties: { type: 'string', maxLength: 8192 },
-} as const;
-const REQUEST = {
-  url: { type: 'string', minLength: 1, maxLength: 4096 },
-  method: { enum: METHODS },
-  headers: HEADERS,
-  body: {},
-  timeout: DURATION,
-} as const;
-const PERCENT = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%$' } as const;
+/** Each action's schema under its name: a step has exactly one (checked after the schema). */
+const ACTION_SCHEMAS = Object.fromEntries(ACTIONS.map((name) => [name, ACTION_MODULES[name].schema]));
 
 export const PLAN_SCHEMA = {
   type: 'object',
@@ -159,40 +103,7 @@ export const PLAN_SCHEMA = {
         properties: {
           id: { type: 'string', pattern: STEP_ID_RE.source },
           description: { type: 'string', maxLength: 1024 },
-          http: {
-            type: 'object',
-            required: ['url'],
-            additionalProperties: false,
-            properties: { ...REQUEST, target: { enum: ['sandbox', 'baseline'] } },
-          },
-          compare: {
-            type: 'object',
-            required: ['url'],
-            additionalProperties: false,
-            properties: { ...REQUEST, ignore: { type: 'array', maxItems: 100, items: { type: 'string', pattern: '^\\$', maxLength: 1024 } } },
-          },
-          load: {
-            type: 'object',
-            required: ['url', 'requests', 'rate'],
-            additionalProperties: false,
-            properties: {
-              ...REQUEST,
-              requests: NUMBERISH,
-              rate: NUMBERISH,
-              connections: NUMBERISH,
-              bounds: {
-                type: 'object',
-                additionalProperties: false,
-                properties: {
-                  percentile: { enum: ['p50', 'p90', 'p97_5', 'p99'] },
-                  maxIncrease: PERCENT,
-                  grace: DURATION,
-                  maxErrorRate: PERCENT,
-                },
-              },
-            },
-          },
-          wait: { type: 'object', additionalProperties: false, properties: { timeout: DURATION } },
+          ...ACTION_SCHEMAS,
           capture: {
             type: 'object',
             maxProperties: 50,
@@ -214,8 +125,11 @@ export function parsePlan(text: string, source = 'plan'): Plan {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0];
-    throw planError(source, `${line === undefined ? '' : `line ${line.line}: `}${e.message.split('\n')[0]}`);
+    const at = e.linePos?.[0];
+    // The parser appends ` at line L, column C:` and a code excerpt to its reason; the position is
+    // given first instead, and the excerpt dropped, so the error stays one line.
+    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw planError(source, `${at === undefined ? '' : `line ${at.line}, column ${at.col}: `}${reason}`);
   }
   return validatePlan(doc.toJS());
 }
@@ -243,6 +157,7 @@ export function validatePlan(value: unknown): Plan {
 
   const seen = new Map<string, ActionName>();
   const captures = new Map<string, Set<string>>();
+  const scope = checkScope(params, seen, captures);
   plan.steps.forEach((step, i) => {
     const path = `steps[${i}]`;
     const actions = ACTIONS.filter((a) => step[a] !== undefined);
@@ -251,94 +166,16 @@ export function validatePlan(value: unknown): Plan {
     }
     const action = actions[0]!;
     if (seen.has(step.id)) throw planError(`${path}.id`, `'${step.id}' is used by an earlier step; step ids are unique`);
-
-    const checkRefs = (text: string, at: string, allowSteps: boolean): void => {
-      const refs = refsIn(text);
-      if (typeof refs === 'string') throw planError(at, refs);
-      for (const ref of refs) checkRef(ref, at, allowSteps);
-    };
-    const checkRef = (ref: Ref, at: string, allowSteps: boolean): void => {
-      if (ref.kind === 'params' && params[ref.name] === undefined) {
-        throw planError(at, `${formatRef(ref)} names no declared parameter (declare it under params)`);
-      }
-      if (ref.kind !== 'steps') return;
-      if (!allowSteps) throw planError(at, `${formatRef(ref)}: this field must be known before the plan runs; use a parameter`);
-      const earlier = seen.get(ref.id);
-      if (earlier === undefined) throw planError(at, `${formatRef(ref)} names no earlier step (steps run in order)`);
-      if (!OUTPUT_FIELDS[earlier].includes(ref.field) && !captures.get(ref.id)?.has(ref.field)) {
-        const known = [...OUTPUT_FIELDS[earlier], ...(captures.get(ref.id) ?? [])];
-        throw planError(at, `${formatRef(ref)}: step ${ref.id} has no output ${ref.field} (it has ${known.join(', ')})`);
-      }
-    };
-    const walk = (value: unknown, at: string): void => {
-      if (typeof value === 'string') checkRefs(value, at, true);
-      else if (Array.isArray(value)) value.forEach((v, j) => walk(v, `${at}[${j}]`));
-      else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) walk(v, `${at}.${k}`);
-    };
-    const checkNumber = (value: unknown, at: string, min: number): void => {
-      if (typeof value === 'string') {
-        if (!isParamRef(value)) throw planError(at, 'must be a number or a ${{ params.<name> }} reference');
-        checkRefs(value, at, false);
-      } else if (typeof value === 'number' && !(Number.isInteger(value) && value >= min)) {
-        throw planError(at, `must be an integer ≥ ${min}`);
-      }
-    };
-    const checkDuration = (value: unknown, at: string): void => {
-      if (typeof value === 'number') {
-        if (!(value > 0)) throw planError(at, 'must be a positive number of milliseconds');
-      } else if (typeof value === 'string') {
-        if (isParamRef(value)) return checkRefs(value, at, false);
-        try {
-          parseDurationMs(at, value);
-        } catch {
-          throw planError(at, `expected a duration like 500ms, 5s or 2m, got '${value}'`);
-        }
-      }
-    };
-
-    const input = step[action] as RequestInput & LoadInput & CompareInput & WaitInput;
-    const at = `${path}.${action}`;
-    if (action !== 'wait') {
-      checkRefs(input.url, `${at}.url`, true);
-      // The policy checks scheme, host and port before any step runs, so they may use parameters but
-      // never another step's output.
-      const origin = originOf(input.url);
-      const originRefs = refsIn(origin);
-      if (Array.isArray(originRefs) && originRefs.some((r) => r.kind === 'steps')) {
-        throw planError(`${at}.url`, 'the scheme, host and port must be known before the plan runs: they may use ${{ params }} but not ${{ steps }}');
-      }
-      if (!hasTemplate(origin) && !/^https?:\/\/[^/?#]+/i.test(input.url)) {
-        throw planError(`${at}.url`, `must be an absolute http:// or https:// URL, got '${input.url}'`);
-      }
-      for (const [name, v] of Object.entries(input.headers ?? {})) checkRefs(v, `${at}.headers.${name}`, true);
-      if (input.body !== undefined) walk(input.body, `${at}.body`);
-    }
-    if (input.timeout !== undefined) checkDuration(input.timeout, `${at}.timeout`);
-    if (action === 'load') {
-      checkNumber(input.requests, `${at}.requests`, 1);
-      checkNumber(input.rate, `${at}.rate`, 1);
-      if (input.connections !== undefined) checkNumber(input.connections, `${at}.connections`, 1);
-      if (input.bounds?.grace !== undefined) checkDuration(input.bounds.grace, `${at}.bounds.grace`);
-    }
-    if (action === 'compare') {
-      input.ignore?.forEach((p, j) => {
-        try {
-          JSONPath({ path: p, json: {}, wrap: true, eval: 'safe' });
-        } catch (err) {
-          throw planError(`${at}.ignore[${j}]`, `not a valid JSONPath: ${(err as Error).message}`);
-        }
-      });
-    }
+    const module = actionModule(action);
+    module.check(step[action], `${path}.${action}`, scope);
 
     const names = new Set<string>();
-    if (step.capture !== undefined || step.assert !== undefined) {
-      if (action === 'load' || action === 'wait') {
-        throw planError(`${path}.${step.capture !== undefined ? 'capture' : 'assert'}`, `applies to http and compare steps, not ${action} (a load step passes or fails on its bounds)`);
-      }
+    if ((step.capture !== undefined || step.assert !== undefined) && !module.readsResponse) {
+      throw planError(`${path}.${step.capture !== undefined ? 'capture' : 'assert'}`, `applies to ${RESPONSE_READERS} steps, not ${action} (a load step passes or fails on its bounds)`);
     }
     for (const [name, spec] of Object.entries(step.capture ?? {})) {
       const cat = `${path}.capture.${name}`;
-      if (OUTPUT_FIELDS[action].includes(name)) throw planError(cat, `'${name}' is a built-in output of the step; choose another name`);
+      if (module.outputs.includes(name)) throw planError(cat, `'${name}' is a built-in output of the step; choose another name`);
       if (typeof spec === 'string') {
         if (!spec.startsWith('$')) throw planError(cat, 'must be a JSONPath into the body ($.field) or {header: <name>}');
         try {
@@ -346,14 +183,14 @@ export function validatePlan(value: unknown): Plan {
         } catch (err) {
           throw planError(cat, `not a valid JSONPath: ${(err as Error).message}`);
         }
-      } else if (typeof spec !== 'object' || spec === null || Object.keys(spec).length !== 1 || typeof spec.header !== 'string' || !new RegExp(TOKEN).test(spec.header)) {
+      } else if (typeof spec !== 'object' || spec === null || Object.keys(spec).length !== 1 || typeof spec.header !== 'string' || !TOKEN_RE.test(spec.header)) {
         throw planError(cat, 'must be a JSONPath into the body ($.field) or {header: <name>}');
       }
       names.add(name);
     }
     step.assert?.forEach((a, j) => {
       checkAssertion(a, `${path}.assert[${j}]`);
-      if (a.equals !== undefined) walk(a.equals, `${path}.assert[${j}].equals`);
+      if (a.equals !== undefined) scope.walk(a.equals, `${path}.assert[${j}].equals`);
     });
     seen.set(step.id, action);
     captures.set(step.id, names);
@@ -361,11 +198,53 @@ export function validatePlan(value: unknown): Plan {
   return plan;
 }
 
-/** The scheme-host-port part of a plan URL: `http://h:1` of `http://h:1/a`, or a leading reference and what follows it up to the path. */
-export function originOf(url: string): string {
-  const lead = /^\$\{\{[^{}]*\}\}[^/?#]*/.exec(url);
-  if (lead !== null) return lead[0];
-  return /^[^:/]*:\/\/[^/?#]*/.exec(url)?.[0] ?? url;
+
+/** The checks lent to the action modules; `seen` and `captures` grow step by step, so a reference sees only earlier steps. */
+function checkScope(params: Readonly<Record<string, ParamSpec>>, seen: ReadonlyMap<string, ActionName>, captures: ReadonlyMap<string, ReadonlySet<string>>): CheckScope {
+  const refs = (text: string, at: string, allowSteps: boolean): void => {
+    const found = refsIn(text);
+    if (typeof found === 'string') throw planError(at, found);
+    for (const ref of found) checkRef(ref, at, allowSteps);
+  };
+  const checkRef = (ref: Ref, at: string, allowSteps: boolean): void => {
+    if (ref.kind === 'params' && params[ref.name] === undefined) {
+      throw planError(at, `${formatRef(ref)} names no declared parameter (declare it under params)`);
+    }
+    if (ref.kind !== 'steps') return;
+    if (!allowSteps) throw planError(at, `${formatRef(ref)}: this field must be known before the plan runs; use a parameter`);
+    const earlier = seen.get(ref.id);
+    if (earlier === undefined) throw planError(at, `${formatRef(ref)} names no earlier step (steps run in order)`);
+    const outputs = ACTION_MODULES[earlier].outputs;
+    if (!outputs.includes(ref.field) && !captures.get(ref.id)?.has(ref.field)) {
+      const known = [...outputs, ...(captures.get(ref.id) ?? [])];
+      throw planError(at, `${formatRef(ref)}: step ${ref.id} has no output ${ref.field} (it has ${known.join(', ')})`);
+    }
+  };
+  const walk = (value: unknown, at: string): void => {
+    if (typeof value === 'string') refs(value, at, true);
+    else if (Array.isArray(value)) value.forEach((v, j) => walk(v, `${at}[${j}]`));
+    else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) walk(v, `${at}.${k}`);
+  };
+  return {
+    refs,
+    walk,
+    count(value, at, min) {
+      if (typeof value === 'string') {
+        if (!isParamRef(value)) throw planError(at, 'must be a number or a ${{ params.<name> }} reference');
+        refs(value, at, false);
+      } else if (typeof value === 'number' && !(Number.isInteger(value) && value >= min)) {
+        throw planError(at, `must be an integer ≥ ${min}`);
+      }
+    },
+    duration(value, at) {
+      if (typeof value === 'number') {
+        if (!(value > 0)) throw planError(at, 'must be a positive number of milliseconds');
+      } else if (typeof value === 'string') {
+        if (isParamRef(value)) return refs(value, at, false);
+        if (parseDuration(value) === undefined) throw planError(at, `expected a duration like 500ms, 5s or 2m, got '${value}'`);
+      }
+    },
+  };
 }
 
 function hasType(value: unknown, type: ParamType): boolean {
@@ -454,9 +333,12 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-/** True when some step acts in the sandbox's context (everything but an http step with `target: baseline`). */
+/** True when some step acts in the sandbox's context (everything but an http step with `target: baseline`) or reads `${{ sandbox.* }}`. */
 export function needsSandbox(plan: Plan): boolean {
-  return plan.steps.some((s) => s.http === undefined || s.http.target !== 'baseline' || usesSandboxRef(s));
+  return plan.steps.some((s) => {
+    const action = actionOf(s);
+    return actionModule(action).needsSandbox(s[action]) || usesSandboxRef(s);
+  });
 }
 
 function usesSandboxRef(value: unknown): boolean {

@@ -1,11 +1,12 @@
 // The platform policy: which actions a plan may use and within which limits, checked before any step runs, naming the rule broken.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { parseDurationMs } from '../core/flags.js';
 import { compileAllowTargets, type TargetPolicy } from '../model/allow-targets.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
 import { ValidateError } from './errors.js';
-import { ACTIONS, METHODS, type ActionName } from './plan.js';
+import { ACTIONS, type ActionName } from './actions/index.js';
+import { METHODS } from './actions/request.js';
+import { parseDuration } from '../core/units.js';
 
 /** The policy file as written (YAML or JSON). Every field is optional: absent = no limit. */
 export interface PolicyFile {
@@ -90,11 +91,9 @@ function policyError(source: string, path: string, problem: string): ValidateErr
 function durationMs(source: string, path: string, value: string | number | undefined): number | null {
   if (value === undefined) return null;
   if (typeof value === 'number') return value;
-  try {
-    return parseDurationMs(path, value);
-  } catch {
-    throw policyError(source, path, `expected a duration like 30s or 2m, got '${value}'`);
-  }
+  const ms = parseDuration(value);
+  if (ms === undefined) throw policyError(source, path, `expected a duration like 30s or 2m, got '${value}'`);
+  return ms;
 }
 
 /** Validates and compiles a policy object; throws POLICY_INVALID naming the path. */

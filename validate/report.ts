@@ -1,5 +1,5 @@
 // A run result as a readable summary for people and agents, and as JUnit XML for CI. No I/O.
-import { describeDifference } from './actions/compare.js';
+import { describeDifference, DIFF_ASSERTION, differencesCount } from './actions/compare.js';
 import type { RunResult, StepResult } from './runner.js';
 
 const MARK: Record<StepResult['verdict'], string> = { pass: 'PASS', fail: 'FAIL', error: 'ERROR', skipped: 'SKIP' };
@@ -30,12 +30,16 @@ export function summarize(result: RunResult): string {
     lines.push(stepLine(step));
     if (step.verdict === 'skipped') lines.push(`        ${step.reason ?? 'skipped'}`);
     if (step.error !== undefined) lines.push(`        ${step.error.code}: ${step.error.message}`);
+    const listed = step.diffs !== undefined && step.diffs.length > 0 && step.verdict !== 'pass';
     for (const a of step.assertions) {
-      if (!a.pass) lines.push(`        ✗ ${a.assertion}: ${a.message}`);
+      if (a.pass) continue;
+      // The compare check's message spells out every difference (for JSON readers); here they follow
+      // one per line, so the check says only how many.
+      lines.push(`        ✗ ${a.assertion}: ${listed && a.assertion === DIFF_ASSERTION ? differencesCount(step.diffs!.length) : a.message}`);
     }
-    if (step.diffs !== undefined && step.diffs.length > 0 && step.verdict !== 'pass') {
-      for (const d of step.diffs.slice(0, 20)) lines.push(`          ${describeDifference(d)}`);
-      if (step.diffs.length > 20) lines.push(`          … ${step.diffs.length - 20} more in the JSON result`);
+    if (listed) {
+      for (const d of step.diffs!.slice(0, 20)) lines.push(`          ${describeDifference(d)}`);
+      if (step.diffs!.length > 20) lines.push(`          … ${step.diffs!.length - 20} more in the JSON result`);
     }
     if (step.load?.baseline !== undefined && step.load.sandbox !== undefined) {
       const b = step.load.baseline;

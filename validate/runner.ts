@@ -1,13 +1,15 @@
 // Runs a plan: params and sandbox resolved, policy checked before any step, then the steps one at a time into a structured result.
 import { JSONPath } from 'jsonpath-plus';
 import { Agent } from 'undici';
-import { parseDurationMs } from '../core/flags.js';
 import { ControlPlaneError } from '../control-plane/errors.js';
+import type { PrepareScope, StepRun } from './actions/action.js';
+import type { Difference } from './actions/compare.js';
+import type { Exchange } from './actions/http.js';
+import { actionModule } from './actions/index.js';
+import type { LoadSide } from './actions/load.js';
+import type { Sandboxes, SandboxView } from './actions/wait.js';
 import { evaluate, type AssertionResult, type AssertionSpec, type ResponseView } from './assertions.js';
-import { describeDifference, diffBodies, type Difference } from './actions/compare.js';
-import { send, type Exchange, type PreparedRequest } from './actions/http.js';
-import { DEFAULT_BOUNDS, judge, percent, runSide, type LoadSide, type PreparedLoad } from './actions/load.js';
-import { waitReady, type Sandboxes, type SandboxView } from './actions/wait.js';
+import { parseDuration } from '../core/units.js';
 import { ValidateError } from './errors.js';
 import { actionOf, needsSandbox, resolveParams, type ActionName, type CaptureSpec, type ParamValue, type Plan, type Step } from './plan.js';
 import { checkPolicy, refuse, type Policy, type PolicyStep } from './policy.js';
@@ -59,15 +61,14 @@ export interface RunResult {
   readonly steps: readonly StepResult[];
 }
 
-/** A request whose url, headers and body may still hold `${{ steps.* }}` references. */
-type PendingRequest = PreparedRequest;
-
-type PreparedStep = { readonly step: Step; readonly path: string; readonly policy: PolicyStep } & (
-  | { readonly action: 'http'; readonly request: PendingRequest; readonly target: 'sandbox' | 'baseline' }
-  | { readonly action: 'compare'; readonly request: PendingRequest; readonly ignore: readonly string[] }
-  | { readonly action: 'load'; readonly load: PreparedLoad }
-  | { readonly action: 'wait'; readonly timeoutMs: number }
-);
+/** A step ready to run: what the policy saw of it, and its action's execute bound to its prepared inputs. */
+interface PreparedStep {
+  readonly step: Step;
+  readonly path: string;
+  readonly action: ActionName;
+  readonly policy: PolicyStep;
+  readonly execute: (run: StepRun) => Promise<void>;
+}
 
 export interface Prepared {
   readonly plan: Plan;
@@ -76,44 +77,27 @@ export interface Prepared {
   readonly steps: readonly PreparedStep[];
 }
 
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
-export const DEFAULT_LOAD_CONNECTIONS = 4;
-
 function paramProblem(at: string, problem: string): ValidateError {
   return new ValidateError('LANEWAY_ERR_PARAM_INVALID', `${at}: ${problem}`, at);
 }
 
-function toMs(value: unknown, at: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value === 'number' && value > 0) return value;
-  if (typeof value === 'string') {
-    try {
-      return parseDurationMs(at, value);
-    } catch {
-      // reported below
-    }
-  }
-  throw paramProblem(at, `${JSON.stringify(value)} is not a duration (500ms, 5s) or a positive number of milliseconds`);
-}
-
-/** After parameters, the URL must be absolute http(s): a parameter like base=localhost:8080 is caught here, not as a failed step. */
-function checkUrl(url: string, at: string): void {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url.replace(/\$\{\{[^{}]*\}\}/g, 'x'));
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw paramProblem(at, `'${url}' is not an absolute http:// or https:// URL once parameters are substituted`);
-  }
-}
-
-function toCount(value: unknown, at: string, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value;
-  throw paramProblem(at, `${JSON.stringify(value)} is not a positive integer`);
+/** The conversions of parameter-substituted inputs; a default timeout is capped by the policy's maxTimeout. */
+function prepareScope(policy: Policy | null): PrepareScope {
+  return {
+    ms(value, at, fallback) {
+      if (value === undefined) return fallback;
+      if (typeof value === 'number' && value > 0) return value;
+      const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+      if (ms === undefined) throw paramProblem(at, `${JSON.stringify(value)} is not a duration (500ms, 5s) or a positive number of milliseconds`);
+      return ms;
+    },
+    count(value, at, fallback) {
+      if (value === undefined && fallback !== undefined) return fallback;
+      if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value;
+      throw paramProblem(at, `${JSON.stringify(value)} is not a positive integer`);
+    },
+    capMs: (ms) => (policy?.maxTimeoutMs == null ? ms : Math.min(ms, policy.maxTimeoutMs)),
+  };
 }
 
 /**
@@ -135,49 +119,15 @@ export async function prepare(plan: Plan, given: Readonly<Record<string, unknown
     if (ref.kind === 'sandbox') return sandbox === null ? KEEP : ref.field === 'name' ? sandbox.name : sandbox.routingKey;
     return KEEP;
   };
-  const capMs = (ms: number): number => (ctx.policy?.maxTimeoutMs == null ? ms : Math.min(ms, ctx.policy.maxTimeoutMs));
+  const scope = prepareScope(ctx.policy);
 
   const steps = plan.steps.map((step, i): PreparedStep => {
     const path = `steps[${i}]`;
     const action = actionOf(step);
+    const module = actionModule(action);
     const raw = interpolate(step[action], early) as Record<string, unknown>;
-    const at = `${path}.${action}`;
-    if (action === 'wait') {
-      const timeoutMs = toMs(raw.timeout, `${at}.timeout`, capMs(DEFAULT_WAIT_TIMEOUT_MS));
-      return { step, path, action, timeoutMs, policy: { path, action, timeoutMs } };
-    }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries((raw.headers as Record<string, unknown> | undefined) ?? {})) {
-      headers[name] = typeof value === 'string' ? value : JSON.stringify(value);
-    }
-    const request: PendingRequest = {
-      url: String(raw.url),
-      method: typeof raw.method === 'string' ? raw.method : 'GET',
-      headers,
-      ...(raw.body === undefined ? {} : { body: raw.body }),
-      timeoutMs: toMs(raw.timeout, `${at}.timeout`, capMs(DEFAULT_REQUEST_TIMEOUT_MS)),
-    };
-    checkUrl(request.url, `${at}.url`);
-    const base: PolicyStep = { path, action, method: request.method, url: request.url, timeoutMs: request.timeoutMs };
-    if (action === 'http') return { step, path, action, request, target: raw.target === 'baseline' ? 'baseline' : 'sandbox', policy: base };
-    if (action === 'compare') return { step, path, action, request, ignore: (raw.ignore as string[] | undefined) ?? [], policy: base };
-    const requests = toCount(raw.requests, `${at}.requests`);
-    const rate = toCount(raw.rate, `${at}.rate`);
-    const connections = toCount(raw.connections, `${at}.connections`, Math.min(DEFAULT_LOAD_CONNECTIONS, requests));
-    const bounds = { ...DEFAULT_BOUNDS, ...((raw.bounds as Record<string, unknown> | undefined) ?? {}) } as Record<string, string | number>;
-    const load: PreparedLoad = {
-      ...request,
-      requests,
-      rate,
-      connections,
-      bounds: {
-        percentile: bounds.percentile as PreparedLoad['bounds']['percentile'],
-        maxIncrease: percent(String(bounds.maxIncrease)),
-        graceMs: toMs(bounds.grace, `${at}.bounds.grace`, 0),
-        maxErrorRate: percent(String(bounds.maxErrorRate)),
-      },
-    };
-    return { step, path, action, load, policy: { ...base, load: { requests, rate, connections } } };
+    const { prepared, policy } = module.prepare(raw, `${path}.${action}`, scope);
+    return { step, path, action, policy: { path, action, ...policy }, execute: (run) => module.execute(prepared, run) };
   });
 
   if (ctx.policy !== null) {
@@ -212,7 +162,7 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
     if (value === undefined) throw new ValidateError('LANEWAY_ERR_STEP_REFERENCE', `${formatRef(ref)} has no value: step ${ref.id} did not produce ${ref.field}`);
     return value;
   };
-  const concrete = (req: PendingRequest): PreparedRequest => {
+  const concrete = <R extends { readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly body?: unknown }>(req: R): R => {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       const v = interpolate(value, resolve);
@@ -221,8 +171,6 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
     const url = String(interpolate(req.url, resolve));
     return { ...req, url, headers, ...(req.body === undefined ? {} : { body: interpolate(req.body, resolve) }) };
   };
-  const checkAssertions = (step: Step, response: ResponseView): AssertionResult[] =>
-    (step.assert ?? []).map((a) => evaluate(interpolate(a, resolve) as AssertionSpec, response));
   const captureAll = (step: Step, response: ResponseView, out: Record<string, unknown>): void => {
     for (const [name, spec] of Object.entries(step.capture ?? {})) {
       const value = capture(spec, response);
@@ -240,7 +188,8 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
 
   try {
     for (const p of prepared.steps) {
-      const result: StepResult = { id: p.step.id, action: p.action, ...(p.step.description ? { description: p.step.description } : {}), verdict: 'pass', assertions: [] };
+      const { step } = p;
+      const result: StepResult = { id: step.id, action: p.action, ...(step.description ? { description: step.description } : {}), verdict: 'pass', assertions: [] };
       results.push(result);
       if (failedStep !== undefined && plan.continueOnFailure !== true) {
         result.verdict = 'skipped';
@@ -251,90 +200,30 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
       const t0 = performance.now();
       const out: Record<string, unknown> = {};
       try {
-        switch (p.action) {
-          case 'http': {
-            const req = concrete(p.request);
-            result.inputs = { target: p.target, ...req };
-            backstop(ctx.policy, p.policy, req.url);
-            const exchange = await send(req, p.target === 'sandbox' ? lane() : null, dispatcher, ctx.signal);
-            result.exchanges = { [p.target]: exchange };
-            out.status = exchange.response.status;
-            out.durationMs = exchange.response.durationMs;
-            result.outputs = out;
-            result.assertions = checkAssertions(p.step, exchange.response);
-            captureAll(p.step, exchange.response, out);
-            break;
-          }
-          case 'compare': {
-            const req = concrete(p.request);
-            result.inputs = { ...req, ignore: p.ignore };
-            backstop(ctx.policy, p.policy, req.url);
-            // Baseline first, then the sandbox, never concurrently: the two answers should differ by the change only.
-            const baseline = await send(req, null, dispatcher, ctx.signal);
-            const forked = await send(req, lane(), dispatcher, ctx.signal);
-            result.exchanges = { baseline, sandbox: forked };
-            const diffs: Difference[] = [];
-            if (baseline.response.status !== forked.response.status) {
-              diffs.push({ op: 'replace', path: 'status', pointer: 'status', baseline: baseline.response.status, sandbox: forked.response.status });
-            }
-            const body = diffBodies(baseline.response.body, forked.response.body, p.ignore);
-            diffs.push(...body.differences);
-            result.diffs = diffs;
-            result.ignoredDiffs = body.ignored;
-            out.status = forked.response.status;
-            out.baselineStatus = baseline.response.status;
-            out.differences = diffs.length;
-            out.durationMs = Math.round((baseline.response.durationMs + forked.response.durationMs) * 100) / 100;
-            result.outputs = out;
-            result.assertions = [
-              {
-                assertion: 'no unexpected differences between baseline and sandbox',
-                pass: diffs.length === 0,
-                expected: 0,
-                actual: diffs.length,
-                message: diffs.length === 0 ? 'ok' : `${diffs.length} unexpected difference${diffs.length === 1 ? '' : 's'}: ${diffs.map(describeDifference).join('; ')}`,
-              },
-              ...checkAssertions(p.step, forked.response),
-            ];
-            captureAll(p.step, forked.response, out);
-            break;
-          }
-          case 'load': {
-            const req = concrete(p.load);
-            const load: PreparedLoad = { ...p.load, ...req };
-            result.inputs = { url: load.url, method: load.method, headers: load.headers, ...(load.body === undefined ? {} : { body: load.body }), requests: load.requests, rate: load.rate, connections: load.connections, timeoutMs: load.timeoutMs, bounds: load.bounds };
-            backstop(ctx.policy, p.policy, req.url);
-            const key = lane();
-            const base = await runSide(load, null, ctx.signal);
-            result.load = { baseline: base };
-            const forked = await runSide(load, key, ctx.signal);
-            result.load = { baseline: base, sandbox: forked };
-            result.assertions = judge(load, base, forked);
-            out.durationMs = base.durationMs + forked.durationMs;
-            result.outputs = out;
-            break;
-          }
-          case 'wait': {
-            result.inputs = { sandbox: sandbox?.name ?? null, timeoutMs: p.timeoutMs };
-            if (sandbox === null) throw new ValidateError('LANEWAY_ERR_SANDBOX_REQUIRED');
-            const view = await waitReady(ctx.sandboxes, sandbox.name, p.timeoutMs, ctx.signal);
-            out.routingKey = view.routingKey;
-            out.phase = view.phase;
-            out.durationMs = view.waitedMs;
-            result.outputs = out;
-            break;
-          }
-        }
+        await p.execute({
+          step,
+          result,
+          out,
+          dispatcher,
+          signal: ctx.signal,
+          sandboxes: ctx.sandboxes,
+          sandbox,
+          concrete,
+          lane,
+          backstop: (url) => backstop(ctx.policy, p.policy, url),
+          assertions: (response) => (step.assert ?? []).map((a) => evaluate(interpolate(a, resolve) as AssertionSpec, response)),
+          capture: (response) => captureAll(step, response, out),
+        });
         result.verdict = result.assertions.every((a) => a.pass) ? 'pass' : 'fail';
       } catch (err) {
         if (!(err instanceof ValidateError)) throw err;
         result.verdict = 'error';
         result.error = { code: err.code, message: err.message };
-        if (err.code === 'LANEWAY_ERR_RUN_ABORTED') failedStep ??= p.step.id;
+        if (err.code === 'LANEWAY_ERR_RUN_ABORTED') failedStep ??= step.id;
       }
       result.durationMs = Math.round((performance.now() - t0) * 100) / 100;
-      outputs.set(p.step.id, out);
-      if (result.verdict !== 'pass') failedStep ??= p.step.id;
+      outputs.set(step.id, out);
+      if (result.verdict !== 'pass') failedStep ??= step.id;
     }
   } finally {
     await dispatcher.close();

@@ -115,6 +115,13 @@ steps:
     expect(step.exchanges.baseline.response.headers['x-served-by']).toBe('catalog');
     expect(step.exchanges.sandbox.response.headers['x-served-by']).toBe('catalog-v2');
     expect(step.assertions[0].message).toBe('2 unexpected differences: $.amount: only in the sandbox (42); $.total: missing in the sandbox (baseline 42)');
+
+    // The summary names each difference once, one per line under the failed check.
+    const summary = await laneway(['run', plan, '--sandbox', 'pr-rename']);
+    expect(summary.code).toBe(1);
+    expect(summary.stdout.split('$.total: missing in the sandbox (baseline 42)').length - 1, summary.stdout).toBe(1);
+    expect(summary.stdout.split('$.amount: only in the sandbox (42)').length - 1, summary.stdout).toBe(1);
+    expect(summary.stdout).toContain('✗ no unexpected differences between baseline and sandbox: 2 unexpected differences\n');
   });
 
   it('load compares sandbox and baseline percentiles: a fork 120 ms slower breaks the bound, a faithful one keeps it', async () => {

@@ -1,7 +1,21 @@
-// The compare action's core: a structural diff of baseline and sandbox JSON bodies (RFC 6902 operations), minus ignored paths. No I/O.
+// The compare action: the same request to the baseline, then the sandbox, and a structural diff of the JSON bodies (RFC 6902 operations) minus ignored paths.
 import { isDeepStrictEqual } from 'node:util';
 import jsonPatch from 'fast-json-patch';
 import { JSONPath } from 'jsonpath-plus';
+import { planError } from '../errors.js';
+import type { ActionModule } from './action.js';
+import { send } from './http.js';
+import { checkRequest, prepareRequest, REQUEST_PROPERTIES, type PreparedRequest, type RequestInput } from './request.js';
+
+export interface CompareInput extends RequestInput {
+  /** JSONPaths whose differences are expected (timestamps, request ids) */
+  readonly ignore?: readonly string[];
+}
+
+interface PreparedCompare {
+  readonly request: PreparedRequest;
+  readonly ignore: readonly string[];
+}
 
 /** One difference from the baseline's body to the sandbox's. */
 export interface Difference {
@@ -81,6 +95,14 @@ export function diffBodies(baseline: unknown, sandbox: unknown, ignore: readonly
   return { differences, ignored };
 }
 
+/** The check every compare step makes before its own assertions. */
+export const DIFF_ASSERTION = 'no unexpected differences between baseline and sandbox';
+
+/** `2 unexpected differences` */
+export function differencesCount(n: number): string {
+  return `${n} unexpected difference${n === 1 ? '' : 's'}`;
+}
+
 /** `$.total: removed (baseline 42)` */
 export function describeDifference(d: Difference): string {
   const show = (v: unknown): string => {
@@ -96,3 +118,63 @@ export function describeDifference(d: Difference): string {
       return `${d.path}: baseline ${show(d.baseline)}, sandbox ${show(d.sandbox)}`;
   }
 }
+
+export const compare: ActionModule<CompareInput, PreparedCompare> = {
+  schema: {
+    type: 'object',
+    required: ['url'],
+    additionalProperties: false,
+    properties: { ...REQUEST_PROPERTIES, ignore: { type: 'array', maxItems: 100, items: { type: 'string', pattern: '^\\$', maxLength: 1024 } } },
+  },
+  outputs: ['status', 'baselineStatus', 'differences', 'durationMs'],
+  readsResponse: true,
+  needsSandbox: () => true,
+  check(input, at, scope) {
+    checkRequest(input, at, scope);
+    input.ignore?.forEach((p, j) => {
+      try {
+        JSONPath({ path: p, json: {}, wrap: true, eval: 'safe' });
+      } catch (err) {
+        throw planError(`${at}.ignore[${j}]`, `not a valid JSONPath: ${(err as Error).message}`);
+      }
+    });
+  },
+  prepare(raw, at, scope) {
+    const { request, policy } = prepareRequest(raw, at, scope);
+    return { prepared: { request, ignore: (raw.ignore as string[] | undefined) ?? [] }, policy };
+  },
+  async execute({ request, ignore }, run) {
+    const { result, out } = run;
+    const req = run.concrete(request);
+    result.inputs = { ...req, ignore };
+    run.backstop(req.url);
+    // Baseline first, then the sandbox, never concurrently: the two answers should differ by the change only.
+    const baseline = await send(req, null, run.dispatcher, run.signal);
+    const forked = await send(req, run.lane(), run.dispatcher, run.signal);
+    result.exchanges = { baseline, sandbox: forked };
+    const diffs: Difference[] = [];
+    if (baseline.response.status !== forked.response.status) {
+      diffs.push({ op: 'replace', path: 'status', pointer: 'status', baseline: baseline.response.status, sandbox: forked.response.status });
+    }
+    const body = diffBodies(baseline.response.body, forked.response.body, ignore);
+    diffs.push(...body.differences);
+    result.diffs = diffs;
+    result.ignoredDiffs = body.ignored;
+    out.status = forked.response.status;
+    out.baselineStatus = baseline.response.status;
+    out.differences = diffs.length;
+    out.durationMs = Math.round((baseline.response.durationMs + forked.response.durationMs) * 100) / 100;
+    result.outputs = out;
+    result.assertions = [
+      {
+        assertion: DIFF_ASSERTION,
+        pass: diffs.length === 0,
+        expected: 0,
+        actual: diffs.length,
+        message: diffs.length === 0 ? 'ok' : `${differencesCount(diffs.length)}: ${diffs.map(describeDifference).join('; ')}`,
+      },
+      ...run.assertions(forked.response),
+    ];
+    run.capture(forked.response);
+  },
+};

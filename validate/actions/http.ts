@@ -1,15 +1,18 @@
 // The http action: one request in a sandbox's context (its routing key merged into `baggage`) or the baseline's, recording status, headers, body and timing.
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ResponseView } from '../assertions.js';
 import { ValidateError } from '../errors.js';
+import type { ActionModule } from './action.js';
+import { checkRequest, prepareRequest, REQUEST_PROPERTIES, type PreparedRequest, type RequestInput } from './request.js';
 
-/** A request with every reference substituted: exactly what goes on the wire. */
-export interface PreparedRequest {
-  readonly url: string;
-  readonly method: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body?: unknown;
-  readonly timeoutMs: number;
+export interface HttpInput extends RequestInput {
+  /** whose routing the request takes: the sandbox's key in `baggage` (default) or none */
+  readonly target?: 'sandbox' | 'baseline';
+}
+
+interface PreparedHttp {
+  readonly request: PreparedRequest;
+  readonly target: 'sandbox' | 'baseline';
 }
 
 export interface Exchange {
@@ -78,6 +81,9 @@ function isJsonType(contentType: string | undefined): boolean {
  * Throws STEP_TIMEOUT or STEP_REQUEST_FAILED; every HTTP status is a response, not an error.
  */
 export async function send(req: PreparedRequest, key: string | null, dispatcher: Dispatcher, signal?: AbortSignal): Promise<Exchange> {
+  // undici loads with the first request, not with the plan schema: the control plane validates every
+  // stored plan but runs few.
+  const { request } = await import('undici');
   const headers = laneHeaders(req.headers, key);
   const body = encodeBody(req.body, headers);
   const timeout = AbortSignal.timeout(req.timeoutMs);
@@ -144,3 +150,32 @@ export async function send(req: PreparedRequest, key: string | null, dispatcher:
     throw new ValidateError('LANEWAY_ERR_STEP_REQUEST_FAILED', `${req.method} ${req.url}: ${why}`);
   }
 }
+
+export const http: ActionModule<HttpInput, PreparedHttp> = {
+  schema: {
+    type: 'object',
+    required: ['url'],
+    additionalProperties: false,
+    properties: { ...REQUEST_PROPERTIES, target: { enum: ['sandbox', 'baseline'] } },
+  },
+  outputs: ['status', 'durationMs'],
+  readsResponse: true,
+  needsSandbox: (input) => input.target !== 'baseline',
+  check: checkRequest,
+  prepare(raw, at, scope) {
+    const { request, policy } = prepareRequest(raw, at, scope);
+    return { prepared: { request, target: raw.target === 'baseline' ? 'baseline' : 'sandbox' }, policy };
+  },
+  async execute({ request, target }, run) {
+    const req = run.concrete(request);
+    run.result.inputs = { target, ...req };
+    run.backstop(req.url);
+    const exchange = await send(req, target === 'sandbox' ? run.lane() : null, run.dispatcher, run.signal);
+    run.result.exchanges = { [target]: exchange };
+    run.out.status = exchange.response.status;
+    run.out.durationMs = exchange.response.durationMs;
+    run.result.outputs = run.out;
+    run.result.assertions = run.assertions(exchange.response);
+    run.capture(exchange.response);
+  },
+};

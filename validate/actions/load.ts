@@ -1,9 +1,28 @@
 // The load action: the same N requests at a fixed rate through autocannon against the baseline, then the sandbox; percentiles and error rates side by side, judged against bounds.
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import type { AssertionResult } from '../assertions.js';
 import { ValidateError } from '../errors.js';
-import type { LoadBounds } from '../plan.js';
-import { laneHeaders, type PreparedRequest } from './http.js';
+import type { ActionModule } from './action.js';
+import { laneHeaders } from './http.js';
+import { checkRequest, DURATION, NUMBERISH, prepareRequest, REQUEST_PROPERTIES, type PreparedRequest, type RequestInput } from './request.js';
+
+export interface LoadBounds {
+  readonly percentile?: 'p50' | 'p90' | 'p97_5' | 'p99';
+  /** how much slower the sandbox's percentile may be than the baseline's, e.g. `50%` */
+  readonly maxIncrease?: string;
+  /** differences below this always pass: at a few milliseconds a percentage is noise */
+  readonly grace?: string | number;
+  /** the sandbox's share of failed requests (connection errors, timeouts, non-2xx), e.g. `1%` */
+  readonly maxErrorRate?: string;
+}
+
+export interface LoadInput extends RequestInput {
+  readonly requests: number | string;
+  /** requests per second, over all connections */
+  readonly rate: number | string;
+  readonly connections?: number | string;
+  readonly bounds?: LoadBounds;
+}
 
 export interface PreparedLoad extends PreparedRequest {
   readonly requests: number;
@@ -26,6 +45,8 @@ export interface LoadSide {
 }
 
 export const DEFAULT_BOUNDS = Object.freeze({ percentile: 'p99', maxIncrease: '50%', grace: '10ms', maxErrorRate: '0%' } as const);
+export const DEFAULT_LOAD_CONNECTIONS = 4;
+const PERCENT = { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%$' } as const;
 
 /** `50%` → 0.5 */
 export function percent(text: string): number {
@@ -33,7 +54,9 @@ export function percent(text: string): number {
 }
 
 /** Runs one side; `key` null = baseline. Rejects with STEP_LOAD_FAILED when autocannon cannot run at all. */
-export function runSide(load: PreparedLoad, key: string | null, signal?: AbortSignal): Promise<LoadSide> {
+export async function runSide(load: PreparedLoad, key: string | null, signal?: AbortSignal): Promise<LoadSide> {
+  // autocannon loads with the first load step, not with the plan schema (validation never needs it).
+  const { default: autocannon } = await import('autocannon');
   const headers = laneHeaders(load.headers, key);
   let body: string | undefined;
   if (load.body !== undefined) {
@@ -126,3 +149,71 @@ export function judge(load: PreparedLoad, baseline: LoadSide, sandbox: LoadSide)
     },
   ];
 }
+
+export const load: ActionModule<LoadInput, PreparedLoad> = {
+  schema: {
+    type: 'object',
+    required: ['url', 'requests', 'rate'],
+    additionalProperties: false,
+    properties: {
+      ...REQUEST_PROPERTIES,
+      requests: NUMBERISH,
+      rate: NUMBERISH,
+      connections: NUMBERISH,
+      bounds: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          percentile: { enum: ['p50', 'p90', 'p97_5', 'p99'] },
+          maxIncrease: PERCENT,
+          grace: DURATION,
+          maxErrorRate: PERCENT,
+        },
+      },
+    },
+  },
+  outputs: ['durationMs'],
+  readsResponse: false,
+  needsSandbox: () => true,
+  check(input, at, scope) {
+    checkRequest(input, at, scope);
+    scope.count(input.requests, `${at}.requests`, 1);
+    scope.count(input.rate, `${at}.rate`, 1);
+    if (input.connections !== undefined) scope.count(input.connections, `${at}.connections`, 1);
+    if (input.bounds?.grace !== undefined) scope.duration(input.bounds.grace, `${at}.bounds.grace`);
+  },
+  prepare(raw, at, scope) {
+    const { request, policy } = prepareRequest(raw, at, scope);
+    const requests = scope.count(raw.requests, `${at}.requests`);
+    const rate = scope.count(raw.rate, `${at}.rate`);
+    const connections = scope.count(raw.connections, `${at}.connections`, Math.min(DEFAULT_LOAD_CONNECTIONS, requests));
+    const bounds = { ...DEFAULT_BOUNDS, ...((raw.bounds as Record<string, unknown> | undefined) ?? {}) } as Record<string, string | number>;
+    const prepared: PreparedLoad = {
+      ...request,
+      requests,
+      rate,
+      connections,
+      bounds: {
+        percentile: bounds.percentile as PreparedLoad['bounds']['percentile'],
+        maxIncrease: percent(String(bounds.maxIncrease)),
+        graceMs: scope.ms(bounds.grace, `${at}.bounds.grace`, 0),
+        maxErrorRate: percent(String(bounds.maxErrorRate)),
+      },
+    };
+    return { prepared, policy: { ...policy, load: { requests, rate, connections } } };
+  },
+  async execute(prepared, run) {
+    const { result, out } = run;
+    const load = run.concrete(prepared);
+    result.inputs = { url: load.url, method: load.method, headers: load.headers, ...(load.body === undefined ? {} : { body: load.body }), requests: load.requests, rate: load.rate, connections: load.connections, timeoutMs: load.timeoutMs, bounds: load.bounds };
+    run.backstop(load.url);
+    const key = run.lane();
+    const base = await runSide(load, null, run.signal);
+    result.load = { baseline: base };
+    const forked = await runSide(load, key, run.signal);
+    result.load = { baseline: base, sandbox: forked };
+    result.assertions = judge(load, base, forked);
+    out.durationMs = base.durationMs + forked.durationMs;
+    result.outputs = out;
+  },
+};

@@ -1,6 +1,14 @@
 // The wait action and the sandbox lookup it shares with the runner: a sandbox's routing key and phase, from the control plane API or, server-side, its registry.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidateError } from '../errors.js';
+import type { ActionModule } from './action.js';
+import { DURATION } from './request.js';
+
+export interface WaitInput {
+  readonly timeout?: string | number;
+}
+
+export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
 
 export interface SandboxView {
   readonly name: string;
@@ -56,3 +64,27 @@ export async function waitReady(sandboxes: Sandboxes, name: string, timeoutMs: n
     }
   }
 }
+
+export const wait: ActionModule<WaitInput, { readonly timeoutMs: number }> = {
+  schema: { type: 'object', additionalProperties: false, properties: { timeout: DURATION } },
+  outputs: ['routingKey', 'phase', 'durationMs'],
+  readsResponse: false,
+  needsSandbox: () => true,
+  check(input, at, scope) {
+    if (input.timeout !== undefined) scope.duration(input.timeout, `${at}.timeout`);
+  },
+  prepare(raw, at, scope) {
+    const timeoutMs = scope.ms(raw.timeout, `${at}.timeout`, scope.capMs(DEFAULT_WAIT_TIMEOUT_MS));
+    return { prepared: { timeoutMs }, policy: { timeoutMs } };
+  },
+  async execute({ timeoutMs }, run) {
+    const { result, out, sandbox } = run;
+    result.inputs = { sandbox: sandbox?.name ?? null, timeoutMs };
+    if (sandbox === null) throw new ValidateError('LANEWAY_ERR_SANDBOX_REQUIRED');
+    const view = await waitReady(run.sandboxes, sandbox.name, timeoutMs, run.signal);
+    out.routingKey = view.routingKey;
+    out.phase = view.phase;
+    out.durationMs = view.waitedMs;
+    result.outputs = out;
+  },
+};
