@@ -74,9 +74,8 @@ describe('RouteTable', () => {
     // the two is asserted. Each table gets 3 hits spread over it and 1 miss (a scan must walk all of it
     // for the miss, whatever its order). Measured on the shared 2-core machine at load 3–5: the Map's
     // ratio 0.8–1.5× over 15 runs, a linear scan's ~1,100×, so a 5× bound separates them with room to
-    // spare. A
-    // batch can be preempted: batches are short (~5 µs), interleaved (alternating which table goes
-    // first, so drift and frequency changes hit both alike) and compared by their medians, so a
+    // spare. A batch can be preempted: batches are short (~5 µs), interleaved (alternating which table
+    // goes first, so drift and frequency changes hit both alike) and compared by their medians, so a
     // preempted batch falls into the discarded tail. No allocation in the loop, so no GC pauses.
     const probes = (keys: string[]): string[] => [...keys, 'missing'];
     const smallKeys = probes(['key0', 'key4', 'key9']);
