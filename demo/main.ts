@@ -63,8 +63,9 @@ export async function runDemo(argv: string[]): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => shutdown('SIGHUP'));
-  // `npm start` runs us under `sh -c`: a SIGTERM to npm kills npm and sh without passing it on, and we
-  // would linger with eight children. A new parent means whoever started us is gone, so stop too.
+  // npm forwards only SIGINT and SIGTERM to a script (its start script `exec`s us, so no `sh -c` sits
+  // between and swallows them); a SIGHUP or SIGKILL to npm ends npm alone. A new parent means whoever
+  // started us is gone, so stop too.
   const parent = process.ppid;
   setInterval(() => {
     if (process.ppid !== parent && !stopping) shutdown('parent process exited');

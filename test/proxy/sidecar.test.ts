@@ -346,23 +346,33 @@ describe('errors', () => {
 
 describe('abort propagation', () => {
   it('a client abort aborts the upstream request', async () => {
-    let upstreamClosed!: () => void;
-    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    // The upstream never ends its response, so only the sidecar aborting the upstream request closes it.
+    let upstreamClosed!: (finished: boolean) => void;
+    const closed = new Promise<boolean>((r) => (upstreamClosed = r));
     const slow = await startUpstream('slow', (req, res) => {
       res.writeHead(200);
       res.write('start');
-      res.on('close', () => upstreamClosed());
+      res.on('close', () => upstreamClosed(res.writableFinished));
     });
     const sc = await startSidecar({ appPort: slow.port, extra: ['--routes-file', routesFile] });
     try {
       const ac = new AbortController();
       const res = await request(`http://127.0.0.1:${sc.port}/`, { signal: ac.signal });
-      for await (const _ of res.body) break;
+      expect(res.statusCode).toBe(200);
+      let first = '';
+      for await (const chunk of res.body) {
+        first = String(chunk);
+        break;
+      }
+      expect(first).toBe('start'); // the upstream response was streaming when the client left
       ac.abort();
-      await closed; // the upstream saw its connection go
+      const timeout = new Promise<string>((r) => setTimeout(() => r('still open 5 s after the client aborted'), 5000).unref());
+      // false: closed mid-response (aborted), not after res.end()
+      expect(await Promise.race([closed, timeout])).toBe(false);
     } finally {
-      await sc.stop();
+      // Upstream first: if the abort did not reach it, the sidecar would drain that request for 15 s.
       await slow.close();
+      await sc.stop();
     }
   });
 
