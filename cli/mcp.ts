@@ -9,6 +9,8 @@ import { ControlPlaneClient, DEFAULT_SERVER, serverFrom, type Run } from '../val
 import { summarize } from '../validate/report.js';
 import { DEFAULT_SKILL_TAG, skillsOf } from '../validate/skills.js';
 import { parseFlags, type FlagSpec } from '../core/flags.js';
+import { ROUTING_KEY_PATTERN, ROUTING_KEY_RULE } from '../core/names.js';
+import { DURATION_WITH_UNIT_PATTERN } from '../core/units.js';
 
 const FLAGS = Object.freeze({
   server: { type: 'string', env: 'LANEWAY_URL' },
@@ -41,7 +43,7 @@ function runText(run: Run): string {
   return `run ${run.id} is ${run.status}; poll run_get {"id": "${run.id}"}`;
 }
 
-const TOOLS: readonly Tool[] = [
+export const TOOLS: readonly Tool[] = [
   {
     name: 'sandbox_apply',
     description:
@@ -57,8 +59,8 @@ const TOOLS: readonly Tool[] = [
           required: ['forks'],
           additionalProperties: false,
           properties: {
-            routingKey: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", description: 'optional; generated (20 base32 characters) when absent' },
-            ttl: { type: 'string', pattern: '^[0-9]+(s|m|h|d)$', description: 'optional; the sandbox is deleted this long after its last apply, e.g. 2h' },
+            routingKey: { type: 'string', pattern: ROUTING_KEY_PATTERN, description: `optional; ${ROUTING_KEY_RULE}; generated (20 base32 characters) when absent` },
+            ttl: { type: 'string', pattern: DURATION_WITH_UNIT_PATTERN, description: 'optional; the sandbox is deleted this long after its last apply, e.g. 2h' },
             labels: { type: 'object', additionalProperties: { type: 'string' } },
             forks: {
               type: 'array',

@@ -1,7 +1,7 @@
 // The sandbox resource: its types, validation of untrusted specs (field-named errors) and routing-key generation. No I/O.
 import { randomBytes } from 'node:crypto';
 import { parseHostPort, type Route, RouteTableError, validateRoute } from '../model/route-table.js';
-import { isRoutingKey, isWorkloadName } from '../core/names.js';
+import { isRoutingKey, isWorkloadName, ROUTING_KEY_RULE } from '../core/names.js';
 import { parseDuration } from '../core/units.js';
 import { ControlPlaneError, invalidField } from './errors.js';
 import type { TargetPolicy } from '../model/allow-targets.js';
@@ -55,7 +55,7 @@ export function validateSpec(name: string, input: unknown, policy: TargetPolicy 
   const forks: Fork[] = [];
 
   if (input.routingKey !== undefined) {
-    if (!isRoutingKey(input.routingKey)) throw invalidField('spec.routingKey', 'must be 1-64 token characters (RFC 9110 §5.6.2)');
+    if (!isRoutingKey(input.routingKey)) throw invalidField('spec.routingKey', `must be ${ROUTING_KEY_RULE}`);
     spec.routingKey = input.routingKey;
   }
 

@@ -8,6 +8,9 @@ export const DURATION_SYNTAX = 'a duration like 500ms, 5s, 2m or 1h';
 /** The same syntax as a JSON-Schema pattern (the API and the MCP tool schemas use it). */
 export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)?$';
 
+/** A duration that names its unit (`30m`, `1.5h`, `7d`): what a sandbox TTL takes. */
+export const DURATION_WITH_UNIT_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$';
+
 /** A duration like `1500ms`, `5s`, `1.5h` or a plain number of milliseconds; undefined when malformed. */
 export function parseDuration(value: string): number | undefined {
   const m = DURATION_RE.exec(value.trim());

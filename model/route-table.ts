@@ -1,6 +1,6 @@
 // The route model shared by the sidecar, the control plane and the tests: types, validation, O(1) lookup. No I/O.
 import { LanewayError } from '../core/errors.js';
-import { BRACKETED_IPV6_RE, HOSTNAME_RE, isDnsLabel, isRoutingKey, isWorkloadName, MAX_KEY_LENGTH } from '../core/names.js';
+import { BRACKETED_IPV6_RE, HOSTNAME_RE, isDnsLabel, isRoutingKey, isWorkloadName, MAX_KEY_LENGTH, ROUTING_KEY_RULE } from '../core/names.js';
 import { parsePort } from '../core/units.js';
 
 /** A route table that failed validation; `path` points at the offending field (e.g. `routes[3].targets.8080`). */
@@ -102,7 +102,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /** Validates one route; `path` prefixes error locations. Returns a frozen copy with only known fields. */
 export function validateRoute(input: unknown, path = 'route'): Route {
   if (!isPlainObject(input)) fail(path, 'must be an object');
-  if (!isRoutingKey(input.key)) fail(`${path}.key`, 'must be 1-64 token characters (RFC 9110 §5.6.2)');
+  if (!isRoutingKey(input.key)) fail(`${path}.key`, `must be ${ROUTING_KEY_RULE}`);
   if (!isDnsLabel(input.sandbox)) fail(`${path}.sandbox`, 'must be a DNS-1123 label');
   if (!isPlainObject(input.targets)) fail(`${path}.targets`, 'must be an object mapping app port to host:port');
   const targets: Record<string, string> = {};

@@ -1,7 +1,7 @@
 // Sidecar configuration: flags, then LANEWAY_* environment, validated once into a frozen object.
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
-import { isRoutingKey, isWorkloadName } from '../core/names.js';
+import { isBaggageKeyName, isWorkloadName } from '../core/names.js';
 import { parsePort } from '../core/units.js';
 import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../core/flags.js';
 
@@ -108,7 +108,7 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
   }
 
   const routingKeyName = str(values, 'routing-key-name') ?? DEFAULT_ROUTING_KEY_NAME;
-  if (!isRoutingKey(routingKeyName)) {
+  if (!isBaggageKeyName(routingKeyName)) {
     throw new ConfigError('--routing-key-name', `must be 1-64 token characters, got '${routingKeyName}'`);
   }
 

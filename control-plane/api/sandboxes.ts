@@ -1,6 +1,6 @@
 // The sandbox API: PUT (create-or-replace), GET one, GET all, DELETE, under /v1/sandboxes.
 import type { FastifyInstance } from 'fastify';
-import { isDnsLabel } from '../../core/names.js';
+import { isDnsLabel, ROUTING_KEY_RULE } from '../../core/names.js';
 import type { TargetPolicy } from '../../model/allow-targets.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../errors.js';
 import type { Prober } from '../probe.js';
@@ -83,7 +83,7 @@ const SPEC_SCHEMA = {
   required: ['forks'],
   additionalProperties: false,
   properties: {
-    routingKey: { type: 'string', maxLength: 64, description: '1-64 RFC 9110 token characters; generated (20 base32 characters) when absent' },
+    routingKey: { type: 'string', maxLength: 64, description: `${ROUTING_KEY_RULE}; generated (20 base32 characters) when absent` },
     ttl: { type: 'string', maxLength: 32, description: 'the sandbox is deleted this long after its last apply, e.g. 2h' },
     labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } },
     forks: {
