@@ -22,6 +22,22 @@ export interface SubscriptionOptions {
 
 class BadEventError extends Error {}
 
+/** The control plane answered the watch with an error status (401, 403, 404, 503…): its code, if the body had one. */
+class WatchRefusedError extends Error {
+  readonly status: number;
+  constructor(status: number, body: string) {
+    let code = '';
+    try {
+      code = (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? '';
+    } catch {
+      // not our JSON (a proxy's HTML page): the status says enough
+    }
+    const hint = status === 401 ? ' (give the sidecar --token / LANEWAY_TOKEN with a reader token)' : status === 403 ? ' (the token may not watch routes)' : '';
+    super(`control plane refused the watch: ${status}${code === '' ? '' : ` ${code}`}${hint}`);
+    this.status = status;
+  }
+}
+
 export class ControlPlaneSubscription {
   readonly #options: SubscriptionOptions;
   readonly #state: RouteState;
@@ -34,6 +50,8 @@ export class ControlPlaneSubscription {
   #cacheTimer: NodeJS.Timeout | null = null;
   #sleepTimer: NodeJS.Timeout | null = null;
   #wake: (() => void) | null = null;
+  /** The last failure logged at warn: a sidecar retrying the same refusal every few seconds logs it once, not forever. */
+  #lastWarned: string | null = null;
 
   constructor(options: SubscriptionOptions, state: RouteState, log: Logger) {
     this.#options = options;
@@ -68,7 +86,15 @@ export class ControlPlaneSubscription {
       } catch (err) {
         if (this.#stopped) break;
         if (err instanceof BadEventError) this.#resumable = false; // resync from a fresh snapshot
-        this.#log.warn({ err: (err as Error).message, attempt: this.#attempt }, 'watch stream lost; keeping the last table');
+        const message = (err as Error).message;
+        // Shown on /routes until a table arrives, so "not loaded" always comes with its reason.
+        this.#state.lastError = message;
+        if (message !== this.#lastWarned) {
+          this.#lastWarned = message;
+          this.#log.warn({ err: message, attempt: this.#attempt }, err instanceof WatchRefusedError ? message : 'watch stream lost; keeping the last table');
+        } else {
+          this.#log.debug({ err: message, attempt: this.#attempt }, 'watch retry failed again');
+        }
       }
       if (this.#state.connected) {
         this.#state.connected = false;
@@ -118,12 +144,14 @@ export class ControlPlaneSubscription {
         if (text.length > 300) break;
       }
       res.destroy();
-      throw new Error(`watch answered ${res.statusCode}: ${text.slice(0, 300)}`);
+      throw new WatchRefusedError(res.statusCode ?? 0, text.slice(0, 300));
     }
     // Heartbeats arrive at least every 15 s: a stream silent for longer is dead, whatever TCP thinks.
     const silenceMs = this.#options.silenceTimeoutMs ?? 45_000;
     res.socket.setTimeout(silenceMs, () => res.destroy(new Error(`no event or heartbeat for ${silenceMs} ms`)));
     this.#state.connected = true;
+    this.#state.lastError = undefined;
+    this.#lastWarned = null; // the next failure is news again
     this.#log.info({ url: url.href, resume: headers['last-event-id'] ?? null }, 'watching routes');
     let failure: Error | null = null;
     const parser = createParser({
