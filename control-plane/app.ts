@@ -6,6 +6,8 @@ import { compileAllowTargets } from '../model/allow-targets.js';
 import { accessHook, Tokens } from './auth.js';
 import type { ControlPlaneConfig } from './config.js';
 import { ControlPlaneError } from './errors.js';
+import { networkInterfaces } from 'node:os';
+import type { SelfAddress } from '../model/target-guard.js';
 import { describeAjvError, type AjvErrorLike } from '../core/ajv.js';
 import { Metrics } from './metrics.js';
 import { Prober } from './probe.js';
@@ -76,7 +78,10 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
     maxWatchers: config.maxWatchers,
     metrics,
   });
-  const prober = new Prober(config.probeIntervalMs, () => registry.targets());
+  // Detailed probe reasons go to the log (and to writers); readers of the API see ready / not ready.
+  const prober = new Prober(config.probeIntervalMs, () => registry.targets(), (target, health) =>
+    logger.info({ target, ready: health.ready, reason: health.reason }, 'fork target health changed'),
+  );
   let registry: Registry;
   try {
     registry = new Registry(store, push, {
@@ -140,13 +145,33 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
       ...(tokens !== null ? { security: [{ bearer: [] }] } : {}),
     },
   });
-  await app.register(sandboxesApi, { registry, prober, policy });
+  await app.register(sandboxesApi, { registry, prober, policy, self: () => selfAddresses(app, config) });
   await app.register(workloadsApi, { push });
   await app.register(systemApi, { registry, push, metrics });
   await app.register(plansApi, { store, registry, prober, policyFile: config.policyFile });
   // Plain HTTP on the API listener (loopback, tests); clusters use the TLS listener from main.ts.
   if (config.inject !== undefined) await app.register(admissionRoutes, { inject: config.inject });
   return app;
+}
+
+/**
+ * Every address the control plane answers on: its API listener (the bound port, which differs from
+ * `--listen` for port 0) and its webhook listener, a wildcard host expanded to the machine's interfaces.
+ */
+function selfAddresses(app: FastifyInstance, config: ControlPlaneConfig): SelfAddress[] {
+  const listeners: { host: string; port: number }[] = [config.listen];
+  const bound = app.server.address();
+  if (bound !== null && typeof bound === 'object') listeners.push({ host: bound.address, port: bound.port });
+  if (config.webhook !== undefined) listeners.push(config.webhook.listen);
+  const out: SelfAddress[] = [];
+  for (const { host, port } of listeners) {
+    if (port === 0) continue;
+    if (host === '0.0.0.0' || host === '::') {
+      for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) out.push({ host: i.address, port });
+    }
+    out.push({ host, port });
+  }
+  return out;
 }
 
 /** Maps anything thrown while serving a request to a ControlPlaneError (the `{"error":{code,message,field}}` body). */

@@ -84,6 +84,19 @@ export function bearerToken(header: string | undefined): string | null {
   return token === '' ? null : token;
 }
 
+const kRole = Symbol('laneway.role');
+type RoleCarrier = FastifyRequest & { [kRole]?: Role };
+
+/**
+ * Whether this request may see details that help map the network (a probe's `ECONNREFUSED` vs a
+ * timeout): writers, and everyone when no tokens are configured (loopback-only mode, where every
+ * caller may write anyway).
+ */
+export function mayReadDetails(request: FastifyRequest): boolean {
+  const role = (request as RoleCarrier)[kRole];
+  return role === undefined || role === 'writer';
+}
+
 /** An onRequest hook enforcing each route's `config.access` (default `read`). */
 export function accessHook(tokens: Tokens) {
   return async function checkAccess(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -99,6 +112,7 @@ export function accessHook(tokens: Tokens) {
         token === null ? 'missing Authorization: Bearer <token>' : 'the bearer token is not valid',
       );
     }
+    (request as RoleCarrier)[kRole] = role;
     if (access === 'write' && role !== 'writer') {
       throw new ControlPlaneError('LANEWAY_ERR_FORBIDDEN', 'this operation needs a writer token; the token given is a reader token');
     }

@@ -25,8 +25,11 @@ export class Prober {
   readonly #inFlight = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
 
-  /** `targets` lists the current `host:port` strings; it is called each round. */
-  constructor(intervalMs: number, targets: () => Iterable<string>) {
+  readonly #changed: ((target: string, health: TargetHealth) => void) | null;
+
+  /** `targets` lists the current `host:port` strings; it is called each round. `changed` hears when a target's readiness or reason changes. */
+  constructor(intervalMs: number, targets: () => Iterable<string>, changed: ((target: string, health: TargetHealth) => void) | null = null) {
+    this.#changed = changed;
     this.#intervalMs = intervalMs;
     // A probe never outlives its round, so rounds cannot pile up.
     this.#timeoutMs = Math.min(intervalMs, 2000);
@@ -69,7 +72,10 @@ export class Prober {
     const host = parsed.host.startsWith('[') ? parsed.host.slice(1, -1) : parsed.host;
     const result = await tcpCheck(host, parsed.port, this.#timeoutMs);
     this.#inFlight.delete(target);
-    this.#health.set(target, Object.freeze({ ready: result === null, reason: result, checkedAt: Date.now() }));
+    const previous = this.#health.get(target);
+    const health = Object.freeze({ ready: result === null, reason: result, checkedAt: Date.now() });
+    this.#health.set(target, health);
+    if (this.#changed !== null && (previous === undefined || previous.reason !== result)) this.#changed(target, health);
   }
 }
 

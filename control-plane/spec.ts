@@ -5,6 +5,7 @@ import { isRoutingKey, isWorkloadName, ROUTING_KEY_RULE } from '../core/names.js
 import { parseDuration } from '../core/units.js';
 import { ControlPlaneError, invalidField } from './errors.js';
 import type { TargetPolicy } from '../model/allow-targets.js';
+import { forbiddenTarget, type SelfAddress } from '../model/target-guard.js';
 
 /** One baseline workload the sandbox stands in for, and where its fork listens per app port. */
 export interface Fork {
@@ -49,7 +50,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * route model's validators so the API can never accept a route the sidecar would reject. Throws
  * ControlPlaneError naming the field (`spec.forks[0].targets.8080`).
  */
-export function validateSpec(name: string, input: unknown, policy: TargetPolicy | null): ValidSpec {
+/**
+ * `policy`: `--allow-targets` (null: any host). `self`: the control plane's own listeners; targets that
+ * `forbiddenTarget` names (metadata, link-local, unspecified, ourselves) are refused unless `policy`
+ * allows that host explicitly.
+ */
+export function validateSpec(name: string, input: unknown, policy: TargetPolicy | null, self: readonly SelfAddress[] = []): ValidSpec {
   if (!isObject(input)) throw invalidField('spec', 'must be an object');
   const spec: { routingKey?: string; ttl?: string; labels?: Record<string, string>; forks?: Fork[] } = {};
   const forks: Fork[] = [];
@@ -118,7 +124,17 @@ export function validateSpec(name: string, input: unknown, policy: TargetPolicy 
     const targets: Record<string, string> = {};
     for (const port of Object.keys(route.targets).sort((a, b) => Number(a) - Number(b))) {
       const target = route.targets[port] as string;
-      if (policy !== null && !policy((parseHostPort(target) as { host: string }).host)) {
+      const parsed = parseHostPort(target) as { host: string; port: number };
+      const allowed = policy === null ? null : policy(parsed.host);
+      const forbidden = forbiddenTarget(parsed.host, parsed.port, self);
+      if (forbidden !== null && allowed !== true) {
+        throw new ControlPlaneError(
+          'LANEWAY_ERR_TARGET_NOT_ALLOWED',
+          `${path}.targets.${port}: ${target} is ${forbidden}; a fork may point there only when an --allow-targets pattern names it`,
+          `${path}.targets.${port}`,
+        );
+      }
+      if (allowed === false) {
         throw new ControlPlaneError(
           'LANEWAY_ERR_TARGET_NOT_ALLOWED',
           `${path}.targets.${port}: ${target} does not match any --allow-targets pattern`,

@@ -2,8 +2,10 @@
 import type { FastifyInstance } from 'fastify';
 import { isDnsLabel, ROUTING_KEY_RULE } from '../../core/names.js';
 import type { TargetPolicy } from '../../model/allow-targets.js';
+import type { SelfAddress } from '../../model/target-guard.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../errors.js';
 import type { Prober } from '../probe.js';
+import { mayReadDetails } from '../auth.js';
 import type { Registry } from '../registry.js';
 import { LIMITS, validateSpec, type SandboxSpec } from '../spec.js';
 import type { SandboxRecord } from '../store.js';
@@ -12,6 +14,8 @@ export interface SandboxesOptions {
   readonly registry: Registry;
   readonly prober: Prober;
   readonly policy: TargetPolicy | null;
+  /** the control plane's own listeners, read at apply time (port 0 is only known once listening) */
+  readonly self: () => readonly SelfAddress[];
 }
 
 export type Phase = 'Ready' | 'Pending';
@@ -40,7 +44,13 @@ export interface SandboxResource {
   };
 }
 
-export function toResource(record: SandboxRecord, prober: Prober): SandboxResource {
+/**
+ * Why a target is not ready (`ECONNREFUSED`, `connect timeout`) tells a port scanner what listens where,
+ * so readers get only this; writers (who can point a fork anywhere anyway) and the log get the detail.
+ */
+export const COARSE_NOT_READY = 'not ready';
+
+export function toResource(record: SandboxRecord, prober: Prober, detailed = true): SandboxResource {
   const targets: TargetStatus[] = [];
   for (const fork of record.spec.forks) {
     for (const [port, target] of Object.entries(fork.targets)) {
@@ -50,7 +60,7 @@ export function toResource(record: SandboxRecord, prober: Prober): SandboxResour
         port,
         target,
         ready: health.ready,
-        reason: health.reason,
+        reason: detailed || health.reason === null ? health.reason : COARSE_NOT_READY,
         checkedAt: health.checkedAt === null ? null : new Date(health.checkedAt).toISOString(),
       });
     }
@@ -150,7 +160,7 @@ function checkName(name: string): void {
   if (!isDnsLabel(name)) throw invalidField('name', 'must be a DNS-1123 label (lowercase letters, digits and -, at most 63)');
 }
 
-export async function sandboxesApi(app: FastifyInstance, { registry, prober, policy }: SandboxesOptions): Promise<void> {
+export async function sandboxesApi(app: FastifyInstance, { registry, prober, policy, self }: SandboxesOptions): Promise<void> {
   app.put<{ Params: { name: string }; Body: { name?: string; spec: unknown } }>(
     '/v1/sandboxes/:name',
     {
@@ -180,11 +190,11 @@ export async function sandboxesApi(app: FastifyInstance, { registry, prober, pol
       if (request.body.name !== undefined && request.body.name !== name) {
         throw invalidField('name', `the body names ${request.body.name} but the URL names ${name}`);
       }
-      const valid = validateSpec(name, request.body.spec, policy);
+      const valid = validateSpec(name, request.body.spec, policy, self());
       const { record, result } = registry.apply(name, valid, Date.now());
       if (result !== 'unchanged') request.log.info({ sandbox: name, revision: record.revision, result }, 'sandbox applied');
       reply.code(result === 'created' ? 201 : 200).header('laneway-apply', result);
-      return toResource(record, prober);
+      return toResource(record, prober, mayReadDetails(request));
     },
   );
 
@@ -203,7 +213,7 @@ export async function sandboxesApi(app: FastifyInstance, { registry, prober, pol
         },
       },
     },
-    async () => ({ revision: registry.revision, items: registry.list().map((r) => toResource(r, prober)) }),
+    async (request) => ({ revision: registry.revision, items: registry.list().map((r) => toResource(r, prober, mayReadDetails(request))) }),
   );
 
   app.get<{ Params: { name: string } }>(
@@ -213,7 +223,7 @@ export async function sandboxesApi(app: FastifyInstance, { registry, prober, pol
       checkName(request.params.name);
       const record = registry.get(request.params.name);
       if (record === undefined) throw notFound(request.params.name);
-      return toResource(record, prober);
+      return toResource(record, prober, mayReadDetails(request));
     },
   );
 
