@@ -63,7 +63,7 @@ export const USAGE = `usage: laneway control-plane [flags]
   --insecure                 allow a non-loopback --listen without --tokens-file
   --allow-targets pat,...    host globs (*.default.svc) and CIDRs (10.0.0.0/8) fork targets must match
   --policy path              plan policy (YAML/JSON) server-side plan runs must satisfy (README "Validate a change")
-  --probe-interval 2s        how often fork targets are probed over TCP
+  --probe-interval 2s        how often fork targets are probed over TCP (0: never connect to them; phases stay Pending)
   --heartbeat-interval 10s   SSE heartbeat period (at most 15s)
   --delta-log-size 1024      deltas kept per workload for Last-Event-ID resume
   --max-watchers 10000       concurrent watch streams accepted
@@ -114,7 +114,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   compileAllowTargets(allowTargets); // throws ConfigError on a bad pattern, at startup rather than per request
 
   const probeIntervalMs = parseDurationMs('--probe-interval', str('probe-interval', DEFAULTS.probeInterval));
-  if (probeIntervalMs < 100) throw new ConfigError('--probe-interval', 'must be at least 100ms');
+  if (probeIntervalMs !== 0 && probeIntervalMs < 100) throw new ConfigError('--probe-interval', 'must be 0 (off) or at least 100ms');
   const heartbeatIntervalMs = parseDurationMs('--heartbeat-interval', str('heartbeat-interval', DEFAULTS.heartbeatInterval));
   if (heartbeatIntervalMs < 10 || heartbeatIntervalMs > MAX_HEARTBEAT_MS) {
     throw new ConfigError('--heartbeat-interval', 'must be between 10ms and 15s');

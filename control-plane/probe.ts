@@ -32,7 +32,7 @@ export class Prober {
     this.#changed = changed;
     this.#intervalMs = intervalMs;
     // A probe never outlives its round, so rounds cannot pile up.
-    this.#timeoutMs = Math.min(intervalMs, 2000);
+    this.#timeoutMs = Math.min(intervalMs || 2000, 2000);
     this.#targets = targets;
   }
 
@@ -41,7 +41,8 @@ export class Prober {
   }
 
   start(): void {
-    if (this.#timer !== null) return;
+    // 0: probing off (a control plane that must never connect to fork targets, and tests whose targets are not on this machine).
+    if (this.#timer !== null || this.#intervalMs === 0) return;
     this.#timer = setInterval(() => void this.round(), this.#intervalMs);
     this.#timer.unref();
     void this.round();
@@ -61,6 +62,7 @@ export class Prober {
 
   /** Probes the targets not seen before, now. */
   kick(targets: Iterable<string>): void {
+    if (this.#intervalMs === 0) return;
     for (const target of targets) if (!this.#health.has(target)) void this.probe(target);
   }
 
