@@ -59,7 +59,7 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
     bodyLimit: config.bodyLimitBytes,
     // Reject unknown fields instead of silently dropping them (a typo like `spec.fork` must be a 400),
     // and never coerce types: `"ttl": 2` is an error, not "2".
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, allowUnionTypes: true } },
     // Watch streams are long-lived; closing must not wait for them (push.close ends them first).
     forceCloseConnections: true,
     // Fastify's own closing 503 has another body shape; ours (below) keeps the error contract.
