@@ -2,6 +2,7 @@
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
 import { isBaggageKeyName, isWorkloadName } from '../core/names.js';
+import { readFileSync } from 'node:fs';
 import { parsePort } from '../core/units.js';
 import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../core/flags.js';
 
@@ -25,7 +26,16 @@ export interface SidecarConfig {
   readonly connectTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly tunnelIdleTimeoutMs: number;
   readonly drainTimeoutMs: number;
+  /** client connections accepted at once across the data listeners; beyond it new ones are closed and counted */
+  readonly maxConnections: number;
+  /** requests one HTTP/1 connection may have in flight before the sidecar stops reading it */
+  readonly maxPipelined: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to HTTP/2 clients */
+  readonly h2MaxStreams: number;
   readonly maxHops: number;
   readonly maxPools: number;
   readonly logLevel: string;
@@ -47,7 +57,13 @@ export const SIDECAR_FLAGS: Readonly<Record<string, FlagSpec>> = Object.freeze({
   'connect-timeout': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'idle-timeout': { type: 'string' },
+  'headers-timeout': { type: 'string' },
+  'body-timeout': { type: 'string' },
+  'tunnel-idle-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-pipelined': { type: 'string' },
+  'h2-max-streams': { type: 'string' },
   'max-hops': { type: 'string' },
   'max-pools': { type: 'string' },
   'log-level': { type: 'string' },
@@ -61,7 +77,34 @@ function str(values: Record<string, unknown>, name: string): string | undefined 
   return typeof v === 'string' ? v : undefined;
 }
 
-export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SidecarConfig {
+/** File descriptors kept back from the connection cap: listeners, the admin server, logs, the control-plane stream. */
+export const RESERVED_FDS = 64;
+/** The automatic connection cap never exceeds this, however high the fd limit. */
+export const MAX_CONNECTIONS_CEILING = 10_000;
+/** Used when the fd limit cannot be read (not Linux). */
+export const MAX_CONNECTIONS_FALLBACK = 1000;
+
+/** The soft `RLIMIT_NOFILE` of this process, from /proc; undefined where unknown or unlimited. */
+export function readFdLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+    const soft = Number(line?.[1]);
+    return Number.isInteger(soft) && soft > 0 ? soft : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Each proxied connection may hold two descriptors (client and upstream), and some are needed for
+ * everything else: so a cap that keeps the process below its fd limit, and the admin server reachable.
+ */
+export function defaultMaxConnections(fdLimit: number | undefined): number {
+  if (fdLimit === undefined) return MAX_CONNECTIONS_FALLBACK;
+  return Math.max(1, Math.min(MAX_CONNECTIONS_CEILING, Math.floor((fdLimit - RESERVED_FDS) / 2)));
+}
+
+export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, fdLimit: number | undefined = readFdLimit()): SidecarConfig {
   const { values } = parseFlags(argv, SIDECAR_FLAGS, env);
 
   const workload = str(values, 'workload');
@@ -139,7 +182,13 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
     connectTimeoutMs: duration('connect-timeout', '3s'),
     upstreamTimeoutMs: duration('upstream-timeout', '60s'),
     idleTimeoutMs: duration('idle-timeout', '60s'),
+    headersTimeoutMs: duration('headers-timeout', '10s'),
+    bodyTimeoutMs: duration('body-timeout', '30s'),
+    tunnelIdleTimeoutMs: duration('tunnel-idle-timeout', '10m'),
     drainTimeoutMs: duration('drain-timeout', '15s'),
+    maxConnections: parsePositiveInt('--max-connections', str(values, 'max-connections') ?? String(defaultMaxConnections(fdLimit)), 1_000_000),
+    maxPipelined: parsePositiveInt('--max-pipelined', str(values, 'max-pipelined') ?? '16', 1024),
+    h2MaxStreams: parsePositiveInt('--h2-max-streams', str(values, 'h2-max-streams') ?? '100', 10_000),
     maxHops: parsePositiveInt('--max-hops', str(values, 'max-hops') ?? '8', 64),
     maxPools: parsePositiveInt('--max-pools', str(values, 'max-pools') ?? '1000', 100_000),
     logLevel,

@@ -11,6 +11,8 @@ export const SIDECAR_ERRORS = Object.freeze({
   LANEWAY_ERR_LOOP_DETECTED: { status: 508, message: 'the request passed through too many Laneway sidecars (routing loop)' },
   LANEWAY_ERR_BAD_REQUEST: { status: 400, message: 'the request cannot be forwarded (malformed target or headers)' },
   LANEWAY_ERR_TOO_MANY_HEADERS: { status: 431, message: 'the request has more header lines than the sidecar forwards' },
+  LANEWAY_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than the sidecar forwards (16 KiB)' },
+  LANEWAY_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the client stopped sending the request body' },
   LANEWAY_ERR_CONFIG: { status: 0, message: 'invalid configuration' },
   LANEWAY_ERR_ROUTES_INVALID: { status: 0, message: 'invalid route table' },
 } as const satisfies Record<string, ErrorSpec>);

@@ -1,5 +1,6 @@
 // HTTP/1.1 forwarding: route one request, dispatch it to a pooled upstream, stream the response back with backpressure.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
@@ -16,12 +17,26 @@ export interface ForwardContext {
   readonly stats: Stats;
   readonly log: Logger;
   readonly fallbackToBaseline: boolean;
+  /** time to the upstream's final response headers; 1xx responses do not extend it */
+  readonly upstreamTimeoutMs: number;
+  /** how long a request body may go without a byte from the client */
+  readonly bodyTimeoutMs: number;
+  /** requests one connection may have in flight before the sidecar stops reading it */
+  readonly maxPipelined: number;
   /** null when access logging is off: resolved at startup, so the hot path pays one null check */
   readonly accessLog: ((handler: ProxyHandler) => void) | null;
 }
 
 const kHandler = Symbol('laneway.handler');
 type TrackedResponse = ServerResponse & { [kHandler]?: ProxyHandler };
+type TrackedRequest = IncomingMessage & { [kHandler]?: ProxyHandler };
+
+/**
+ * Requests parsed on one connection but not yet forwarded, past which the connection is closed. Node
+ * parses a whole read before the first response is written, so this bounds what one read of
+ * pipelined requests can queue (a 64 KiB read holds about 2,500 minimal requests).
+ */
+export const PIPELINE_QUEUE_LIMIT = 4096;
 
 /** Errors raised before a byte reached the upstream: safe to retry elsewhere (`--fallback baseline`). */
 const CONNECT_PHASE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -31,6 +46,16 @@ class ClientGoneError extends Error {
   readonly code = 'LANEWAY_CLIENT_ABORTED';
 }
 const CLIENT_GONE = new ClientGoneError('client closed the connection');
+
+/** What undici reports when its own headers timeout fires: the same code maps to the same 504. */
+class InterimTimeoutError extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
+}
+
+/** Shared timer callback (no per-request closure): interim responses kept coming, the final one did not. */
+function onInterimDeadline(handler: ProxyHandler): void {
+  handler.interimTimedOut();
+}
 
 /**
  * One proxied request: the undici dispatch handler and the routing outcome in one object, so a
@@ -49,7 +74,12 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #done = false;
+  #closed = false;
   #drainHooked = false;
+  /** armed by the first 1xx: undici restarts its headers timer on each one, so a 102 flood would never time out */
+  #interimDeadline: NodeJS.Timeout | null = null;
+  /** this connection's pipelining state (null for a request not counted against it) */
+  pipeline: Pipeline | null = null;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly #ctx: ForwardContext;
@@ -86,7 +116,11 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void, statusText: string): boolean {
     // 1xx: `100 Continue` was already sent by Node; other interim responses are not relayed.
-    if (statusCode < 200) return true;
+    if (statusCode < 200) {
+      this.#interimDeadline ??= setTimeout(onInterimDeadline, this.#ctx.upstreamTimeoutMs, this);
+      return true;
+    }
+    this.#clearInterimDeadline();
     this.#resume = resume;
     this.statusCode = statusCode;
     const headers: string[] = [];
@@ -120,6 +154,31 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     return false;
   }
 
+  interimTimedOut(): void {
+    this.#interimDeadline = null;
+    if (this.#done || this.statusCode !== 0 || this.#abort === null) return;
+    this.#abort(new InterimTimeoutError(`no final response within ${this.#ctx.upstreamTimeoutMs} ms (interim responses only)`));
+  }
+
+  #clearInterimDeadline(): void {
+    if (this.#interimDeadline === null) return;
+    clearTimeout(this.#interimDeadline);
+    this.#interimDeadline = null;
+  }
+
+  /** The client sent no byte of the request body for --body-timeout. */
+  bodyTimedOut(): void {
+    const abort = this.#abort;
+    if (this.res.headersSent || this.#done) {
+      this.res.destroy();
+    } else {
+      this.#ctx.log.debug({ path: this.req.url }, 'request body stalled; answering 408');
+      this.res.shouldKeepAlive = false; // the rest of the body would be read as the next request
+      this.fail('LANEWAY_ERR_REQUEST_TIMEOUT');
+    }
+    if (abort !== null) abort(CLIENT_GONE);
+  }
+
   /** undici's resume belongs to the upstream connection, which serves other requests after ours: only resume while ours runs. */
   resumeUpstream(): void {
     if (!this.#done && this.#resume !== null) this.#resume();
@@ -132,11 +191,13 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       this.res.addTrailers(pairs);
     }
     this.#done = true;
+    this.#clearInterimDeadline();
     this.res.end();
     this.#count(this.route !== undefined ? Decision.sandbox : this.fellBack ? Decision.fallback : Decision.baseline);
   }
 
   onError(err: Error): void {
+    this.#clearInterimDeadline();
     if (this.#done) return;
     const code = (err as { code?: string }).code ?? '';
     const sandbox = this.route !== undefined;
@@ -189,7 +250,12 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
 
   /** The response closed: finished normally, or the client went away and the upstream request is aborted. */
   responseClosed(finished: boolean): void {
+    // Node emits `close` only for the response attached to the socket; Pipeline calls this for the others.
+    if (this.#closed) return;
+    this.#closed = true;
     this.#ctx.stats.inFlight--;
+    this.#clearInterimDeadline();
+    if (this.pipeline !== null) this.pipeline.done(this);
     if (finished || this.#done) return;
     this.#done = true;
     if (this.#abort !== null) this.#abort(CLIENT_GONE);
@@ -201,14 +267,103 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
   }
 }
 
-/** Shared `drain` listener (no per-request closure). */
+/**
+ * Shared `drain` listener (no per-request closure). The resume waits a tick: `drain` can fire while
+ * another undici parser is running (a pipelined response is attached to the socket as the one before
+ * it completes), and undici asserts that no parser is running when one is resumed.
+ */
 function onResponseDrain(this: TrackedResponse): void {
-  this[kHandler]?.resumeUpstream();
+  const handler = this[kHandler];
+  if (handler !== undefined) process.nextTick(resumeUpstreamLater, handler);
+}
+
+function resumeUpstreamLater(handler: ProxyHandler): void {
+  handler.resumeUpstream();
 }
 
 /** Shared `close` listener (no per-request closure): the handler hangs off the response. */
 function onResponseClose(this: TrackedResponse): void {
   this[kHandler]?.responseClosed(this.writableFinished);
+}
+
+/** Shared request `timeout` listener: Node emits it on the request whose body is incomplete when the socket idles. */
+function onBodyIdle(this: TrackedRequest): void {
+  this[kHandler]?.bodyTimedOut();
+}
+
+/** The body arrived: the socket's idle timer goes back to Node (keep-alive) unless the response already set it. */
+function onBodyEnd(this: TrackedRequest): void {
+  const handler = this[kHandler];
+  if (handler !== undefined && !handler.res.writableFinished) this.socket?.setTimeout(0);
+}
+
+const kPipeline = Symbol('laneway.pipeline');
+type PipelinedSocket = Socket & { [kPipeline]?: Pipeline };
+
+interface Waiting {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly appPort: number;
+}
+
+/**
+ * One HTTP/1 connection's pipelining state. A client that pipelines without reading would otherwise
+ * have every parsed request forwarded and every response buffered in the sidecar: at most
+ * `maxPipelined` requests are in flight; the rest wait, unforwarded, and the socket is not read
+ * until responses drain (the kernel's buffers then push back on the client).
+ */
+class Pipeline {
+  readonly inFlight: ProxyHandler[] = [];
+  readonly waiting: Waiting[] = [];
+  paused = false;
+  closed = false;
+  readonly #socket: Socket;
+  readonly #forwarder: Forwarder;
+  readonly #max: number;
+
+  constructor(socket: Socket, forwarder: Forwarder, max: number) {
+    this.#socket = socket;
+    this.#forwarder = forwarder;
+    this.#max = max;
+  }
+
+  /** False when the request must wait (or the connection was closed for queuing too many). */
+  admit(req: IncomingMessage, res: ServerResponse, appPort: number): boolean {
+    if (this.inFlight.length < this.#max && this.waiting.length === 0) return true;
+    if (this.waiting.length >= PIPELINE_QUEUE_LIMIT) {
+      this.#socket.destroy();
+      return false;
+    }
+    this.waiting.push({ req, res, appPort });
+    this.paused = true;
+    this.#socket.pause(); // again each time: reading a request body elsewhere may have resumed it
+    return false;
+  }
+
+  done(handler: ProxyHandler): void {
+    const at = this.inFlight.indexOf(handler);
+    if (at !== -1) this.inFlight.splice(at, 1);
+    if (this.closed) return;
+    while (this.waiting.length > 0 && this.inFlight.length < this.#max) {
+      const next = this.waiting.shift()!;
+      this.#forwarder.forward(next.req, next.res, next.appPort, this);
+    }
+    if (this.paused && this.waiting.length === 0) {
+      this.paused = false;
+      this.#socket.resume();
+    }
+  }
+
+  /** The connection closed: responses Node never attached to it get no `close` of their own. */
+  close(): void {
+    this.closed = true;
+    this.waiting.length = 0;
+    for (const handler of this.inFlight.slice()) handler.responseClosed(false);
+  }
+}
+
+function onPipelinedSocketClose(this: PipelinedSocket): void {
+  this[kPipeline]?.close();
 }
 
 export class Forwarder {
@@ -219,15 +374,35 @@ export class Forwarder {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, appPort: number): void {
+    const socket = req.socket as PipelinedSocket;
+    let pipeline = socket[kPipeline];
+    if (pipeline === undefined) {
+      pipeline = socket[kPipeline] = new Pipeline(socket, this, this.#ctx.maxPipelined);
+      socket.once('close', onPipelinedSocketClose);
+    }
+    if (pipeline.admit(req, res, appPort)) this.forward(req, res, appPort, pipeline);
+  }
+
+  /** Routes and forwards one request (now, or when its turn on a pipelined connection comes). */
+  forward(req: IncomingMessage, res: ServerResponse, appPort: number, pipeline: Pipeline): void {
     const ctx = this.#ctx;
     const inbound = scanHeaders(req.rawHeaders, ctx.rules);
     const handler = new ProxyHandler(ctx, req, res, inbound);
     if (ctx.accessLog !== null) handler.startedAt = performance.now();
     ctx.stats.inFlight++;
     handler.appPort = appPort;
+    handler.pipeline = pipeline;
+    pipeline.inFlight.push(handler);
     (res as TrackedResponse)[kHandler] = handler;
     res.on('close', onResponseClose);
     res.sendDate = false; // relay the upstream's response untouched
+    if (inbound.hasBody && !req.complete) {
+      // A stalled body would hold the request (and the upstream's) forever: bound its idleness.
+      (req as TrackedRequest)[kHandler] = handler;
+      req.socket.setTimeout(ctx.bodyTimeoutMs);
+      req.once('timeout', onBodyIdle);
+      req.once('end', onBodyEnd);
+    }
 
     // Only origin-form targets are forwarded: one char tells the usual request apart (see requestProblem).
     if (inbound.problem !== undefined || (req.url as string).charCodeAt(0) !== SLASH) {

@@ -1,15 +1,48 @@
 // HTTP/2 cleartext (h2c) and gRPC: route each stream by baggage, forward over pooled HTTP/2 sessions, keep trailers and resets.
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { connect } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { HOPS_HEADER, InboundHeaders, type HeaderRules } from './headers.js';
+import { HOPS_HEADER, InboundHeaders, MAX_REQUEST_HEADER_BYTES, type HeaderRules } from './headers.js';
 import { Decision, type Stats } from './metrics.js';
 import { REFUSE, SANDBOX, type Router, type Routed } from './router.js';
 import type { Target } from '../model/route-table.js';
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+
+/**
+ * Rapid reset (CVE-2023-44487): a client that opens streams and resets them at once makes the sidecar
+ * forward each one while never counting against the concurrent-stream limit. As Envoy does, once a
+ * connection has opened H2_RESET_MIN_STREAMS streams and at least H2_RESET_MAX_SHARE of them were reset
+ * by the client within H2_PREMATURE_RESET_MS of opening, the connection is closed with
+ * ENHANCE_YOUR_CALM. Ordinary cancellations (a share, or later in a stream's life) never trip it.
+ */
+export const H2_RESET_MIN_STREAMS = 100;
+export const H2_RESET_MAX_SHARE = 0.5;
+export const H2_PREMATURE_RESET_MS = 1000;
+
+/** Per client connection: streams open (for the idle timer) and the rapid-reset tally. */
+class SessionGuard {
+  open = 0;
+  streams = 0;
+  prematureResets = 0;
+  flooded = false;
+}
+const kGuard = Symbol('laneway.h2guard');
+type GuardedSession = Http2Session & { [kGuard]?: SessionGuard };
+
+/** Shared idle-timer callback: an idle connection is closed (GOAWAY); one already closing but stuck is destroyed. */
+function onSessionIdle(this: GuardedSession): void {
+  if (this.destroyed) return;
+  if (this.closed) this.destroy();
+  else if ((this[kGuard]?.open ?? 0) === 0) this.close();
+}
+
+/** The client said GOAWAY: it opens no more streams, so finish the open ones and release the socket. */
+function onPeerGoaway(this: Http2Session): void {
+  if (!this.closed && !this.destroyed) this.close();
+}
 
 /** Sessions our connect timer destroyed: their streams fail with a timeout code, not "unreachable". */
 const timedOut = new WeakSet<ClientHttp2Session>();
@@ -18,6 +51,9 @@ const timedOut = new WeakSet<ClientHttp2Session>();
 const GRPC_UNAVAILABLE = '14';
 const GRPC_DEADLINE_EXCEEDED = '4';
 const GRPC_INTERNAL = '13';
+const GRPC_RESOURCE_EXHAUSTED = '8';
+
+const NO_ROUTE: Routed = Object.freeze({ route: undefined, target: undefined, error: undefined }) as Routed;
 
 /** Headers an HTTP/2 proxy must not copy between connections (RFC 9113 §8.2.2) or that we set ourselves. */
 const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', HOPS_HEADER]);
@@ -26,6 +62,12 @@ export interface H2Options {
   readonly appHost: string;
   readonly connectTimeoutMs: number;
   readonly maxSessions: number;
+  /** per stream: time to the upstream's response headers */
+  readonly upstreamTimeoutMs: number;
+  /** a client connection with no stream open and no frame for this long is closed */
+  readonly idleTimeoutMs: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients */
+  readonly maxStreams: number;
 }
 
 export interface H2Context {
@@ -92,20 +134,60 @@ export class H2Forwarder {
     this.#ctx = ctx;
     this.#options = options;
     this.#pool = new SessionPool(options.maxSessions, options.connectTimeoutMs);
-    this.server = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
+    // Streams past the limit are refused by nghttp2 (RST_STREAM REFUSED_STREAM) before they reach us.
+    this.server = http2.createServer({ settings: { initialWindowSize: 1 << 20, maxConcurrentStreams: options.maxStreams } });
+    this.server.on('session', (session: GuardedSession) => {
+      session[kGuard] = new SessionGuard();
+      session.setTimeout(options.idleTimeoutMs, onSessionIdle);
+      session.once('goaway', onPeerGoaway);
+    });
     this.server.on('stream', (stream, headers, flags) => this.#handle(stream, headers, flags, appPort));
     this.server.on('sessionError', () => {});
+  }
+
+  /** Counts one stream on its connection and watches for a client reset before we finished. */
+  #guardStream(stream: ServerHttp2Stream, guard: SessionGuard, ours: { reset: boolean }): void {
+    guard.open++;
+    guard.streams++;
+    const openedAt = performance.now();
+    // `aborted` is emitted while nghttp2 is still reading the batch, unlike `close`: a flood is seen before the rest of it is forwarded.
+    stream.once('aborted', () => {
+      if (ours.reset || stream.rstCode === NGHTTP2_NO_ERROR || performance.now() - openedAt > H2_PREMATURE_RESET_MS) return;
+      guard.prematureResets++;
+      if (guard.flooded || guard.streams < H2_RESET_MIN_STREAMS || guard.prematureResets < guard.streams * H2_RESET_MAX_SHARE) return;
+      guard.flooded = true;
+      this.#ctx.stats.h2ResetFloods++;
+      const session = stream.session;
+      this.#ctx.log.warn({ peer: session?.socket?.remoteAddress, streams: guard.streams, resets: guard.prematureResets }, 'HTTP/2 rapid reset: closing the connection');
+      session?.destroy(new Error('HTTP/2 rapid reset'), NGHTTP2_ENHANCE_YOUR_CALM);
+    });
+    stream.once('close', () => guard.open--);
   }
 
   #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, appPort: number): void {
     const ctx = this.#ctx;
     stream.on('error', () => {});
+    const guard = (stream.session as GuardedSession | undefined)?.[kGuard];
+    if (guard?.flooded) {
+      stream.close(NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const ours = { reset: false };
+    if (guard !== undefined) this.#guardStream(stream, guard, ours);
+    const grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
     const inbound = new InboundHeaders();
     const out: OutgoingHttpHeaders = {};
+    let headerBytes = 0;
     for (const name in headers) {
       const value = headers[name];
-      if (value === undefined || DROP.has(name)) continue;
+      if (value === undefined) continue;
+      headerBytes += name.length + 32 + (typeof value === 'string' ? value.length : value.join(', ').length);
+      if (DROP.has(name)) continue;
       out[name] = value;
+    }
+    if (headerBytes > MAX_REQUEST_HEADER_BYTES) {
+      this.#fail(stream, NO_ROUTE, 'LANEWAY_ERR_HEADERS_TOO_LARGE', grpc);
+      return;
     }
     const str = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : v);
     inbound.baggage = str(headers.baggage);
@@ -117,7 +199,6 @@ export class H2Forwarder {
 
     const routed: Routed = { route: undefined, target: undefined, error: undefined };
     const decision = ctx.router.decide(inbound, appPort, routed);
-    const grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
     if (decision === REFUSE) {
       this.#fail(stream, routed, routed.error as SidecarErrorCode, grpc);
       return;
@@ -142,15 +223,24 @@ export class H2Forwarder {
     this.inFlight++;
     let responded = false;
     let finished = false;
+    let deadlinePassed = false;
+    // A deadline, not an idle timer: interim (1xx) HEADERS frames must not extend it.
+    const deadline = setTimeout(() => {
+      if (responded) return;
+      deadlinePassed = true;
+      upstream.close(NGHTTP2_CANCEL);
+    }, this.#options.upstreamTimeoutMs);
     const finish = (decisionIndex: number): void => {
       if (finished) return;
       finished = true;
+      clearTimeout(deadline);
       this.inFlight--;
       ctx.stats.h2Requests[decisionIndex]!++;
     };
 
     upstream.on('response', (resHeaders, resFlags) => {
       responded = true;
+      clearTimeout(deadline);
       const headersOut: OutgoingHttpHeaders = {};
       for (const name in resHeaders) {
         if (!DROP.has(name)) headersOut[name] = resHeaders[name];
@@ -184,7 +274,7 @@ export class H2Forwarder {
           return;
         }
         // Never reached the upstream (connect failure, refused stream): answer promptly, never hang.
-        const timeout = timedOut.has(session);
+        const timeout = deadlinePassed || timedOut.has(session);
         const errorCode: SidecarErrorCode = sandbox
           ? timeout ? 'LANEWAY_ERR_SANDBOX_TIMEOUT' : 'LANEWAY_ERR_SANDBOX_UNREACHABLE'
           : timeout ? 'LANEWAY_ERR_BASELINE_TIMEOUT' : 'LANEWAY_ERR_BASELINE_UNREACHABLE';
@@ -193,7 +283,10 @@ export class H2Forwarder {
         finish(Decision.error);
         return;
       }
-      if (code !== NGHTTP2_NO_ERROR && !stream.closed) stream.close(code); // upstream reset → reset the client stream
+      if (code !== NGHTTP2_NO_ERROR && !stream.closed) {
+        ours.reset = true;
+        stream.close(code); // upstream reset → reset the client stream
+      }
       finish(sandbox ? Decision.sandbox : Decision.baseline);
     });
     upstream.on('error', () => {});
@@ -205,7 +298,7 @@ export class H2Forwarder {
 
   #fail(stream: ServerHttp2Stream, routed: Routed, code: SidecarErrorCode, grpc: boolean): void {
     if (stream.destroyed || stream.closed || stream.headersSent) {
-      if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      if (!stream.destroyed && !stream.closed) stream.close(NGHTTP2_CANCEL);
       return;
     }
     const target = routed.target?.address;
@@ -213,7 +306,11 @@ export class H2Forwarder {
     if (routed.route !== undefined) headers['laneway-sandbox'] = routed.route.sandbox;
     if (grpc) {
       // gRPC clients read the status from a trailers-only response; HTTP 200 is what the protocol requires.
-      const status = code.endsWith('TIMEOUT') ? GRPC_DEADLINE_EXCEEDED : code === 'LANEWAY_ERR_LOOP_DETECTED' || code === 'LANEWAY_ERR_BAD_REQUEST' ? GRPC_INTERNAL : GRPC_UNAVAILABLE;
+      const status = code.endsWith('TIMEOUT')
+        ? GRPC_DEADLINE_EXCEEDED
+        : code === 'LANEWAY_ERR_HEADERS_TOO_LARGE'
+          ? GRPC_RESOURCE_EXHAUSTED
+          : code === 'LANEWAY_ERR_LOOP_DETECTED' || code === 'LANEWAY_ERR_BAD_REQUEST' ? GRPC_INTERNAL : GRPC_UNAVAILABLE;
       stream.respond(
         { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': status, 'grpc-message': encodeURIComponent(`${code}: ${SIDECAR_ERRORS[code].message}${target ? ` (${target})` : ''}`), ...headers },
         { endStream: true },

@@ -24,6 +24,11 @@ const HOST = 12;
  * below what a Node app behind us would itself truncate; the 16 KiB header-size limit still applies.
  */
 export const MAX_REQUEST_HEADERS = 500;
+/**
+ * HTTP/2 request headers larger than this get 431, as an HTTP/1 head over Node's 16 KiB does. Sized as
+ * HPACK counts a header list (RFC 9113 §6.5.2: name + value + 32 per field).
+ */
+export const MAX_REQUEST_HEADER_BYTES = 16 * 1024;
 
 /** Our loop-guard header: how many sidecars forwarded this request to a sandbox target. */
 export const HOPS_HEADER = 'laneway-hops';

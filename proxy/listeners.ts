@@ -11,6 +11,18 @@ import type { PortMapping } from './config.js';
 export interface ListenerOptions {
   readonly ports: readonly PortMapping[];
   readonly idleTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly maxConnections: number;
+}
+
+/** How often Node checks HTTP/1 connections for an expired headers timeout (its default, 30 s, would let a 10 s limit run to 40 s). */
+function checkingIntervalMs(headersTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 4)));
+}
+
+/** A connection that has not sent enough to tell HTTP/1.1 from HTTP/2 within the headers timeout. */
+function onSniffTimeout(this: Socket): void {
+  this.destroy();
 }
 
 /** "PRI" starts the HTTP/2 client preface (RFC 9113 §3.4); no HTTP/1.1 method does. */
@@ -45,7 +57,10 @@ export class Listeners {
       const http1 = createHttpServer(
         {
           keepAliveTimeout: options.idleTimeoutMs,
-          // Uploads and downloads may legitimately take long; idleness is bounded by keep-alive and upstream timeouts.
+          // Slowloris heads: Node answers 408 and closes once a head takes longer than this.
+          headersTimeout: options.headersTimeoutMs,
+          connectionsCheckingInterval: checkingIntervalMs(options.headersTimeoutMs),
+          // Uploads and downloads may legitimately take long; a stalled body is bounded by --body-timeout (forward.ts).
           requestTimeout: 0,
           noDelay: true,
         },
@@ -54,6 +69,10 @@ export class Listeners {
       // Node drops header lines past this count silently (baggage too); keep them all, the 16 KiB
       // header-size limit still bounds the head, and answer 431 past MAX_REQUEST_HEADERS (headers.ts).
       http1.maxHeadersCount = 0;
+      // This server never listens itself (the front server below hands it sockets), and Node starts
+      // connection tracking — which enforces headersTimeout and lets closeIdleConnections() work — on
+      // 'listening'. test/proxy/limits.test.ts fails if this stops working.
+      http1.emit('listening');
       http1.on('upgrade', (req, socket, head) => tunneler.handle(req, socket, head, appPort));
       const h2server = h2[i]!.server;
       h2server.on('session', (session: Http2Session) => {
@@ -62,10 +81,19 @@ export class Listeners {
       });
       // Sniffing costs one extra read callback per connection, not per request.
       const front = createNetServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+        // One cap across all listeners: past it the fd is closed at once, so the process keeps
+        // descriptors for its upstream connections and the admin server (a separate listener).
+        if (stats.openConnections >= options.maxConnections) {
+          stats.droppedConnections++;
+          socket.destroy();
+          return;
+        }
         stats.openConnections++;
         sockets.add(socket);
         socket.once('close', onSocketClose);
         socket.on('error', () => socket.destroy());
+        socket.setTimeout(options.headersTimeoutMs);
+        socket.once('timeout', onSniffTimeout);
         let buffered: Buffer | null = null;
         const onData = (chunk: Buffer): void => {
           const data = buffered === null ? chunk : Buffer.concat([buffered, chunk]);
@@ -75,6 +103,8 @@ export class Listeners {
             return;
           }
           socket.off('data', onData);
+          socket.setTimeout(0);
+          socket.off('timeout', onSniffTimeout);
           socket.pause();
           socket.unshift(data);
           if (h2c) {

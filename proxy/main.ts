@@ -39,7 +39,8 @@ export async function runSidecar(argv: string[]): Promise<void> {
 }
 
 export async function startSidecar(config: SidecarConfig): Promise<RunningSidecar> {
-  const log = pino({ level: config.logLevel, base: { component: 'sidecar', workload: config.workload } });
+  // Logs go to stderr, as the control plane's do: stdout stays free for what a command prints.
+  const log = pino({ level: config.logLevel, base: { component: 'sidecar', workload: config.workload } }, pino.destination({ dest: 2, sync: true }));
   const stats = new Stats();
   const routes = new RouteState(config.workload, stats, log);
   const upstreams = new Upstreams({
@@ -64,15 +65,29 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     stats,
     log,
     fallbackToBaseline: config.fallback === 'baseline',
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    maxPipelined: config.maxPipelined,
     accessLog,
   };
-  const h2 = config.ports.map(
-    ({ appPort }) => new H2Forwarder(ctx, { appHost: config.appHost, connectTimeoutMs: config.connectTimeoutMs, maxSessions: config.maxPools }, appPort),
-  );
+  const h2Options = {
+    appHost: config.appHost,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxSessions: config.maxPools,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxStreams: config.h2MaxStreams,
+  };
+  const h2 = config.ports.map(({ appPort }) => new H2Forwarder(ctx, h2Options, appPort));
   const listeners = new Listeners(
-    { ports: config.ports, idleTimeoutMs: config.idleTimeoutMs },
+    { ports: config.ports, idleTimeoutMs: config.idleTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, maxConnections: config.maxConnections },
     new Forwarder(ctx),
-    new Tunneler(ctx, { appHost: config.appHost, connectTimeoutMs: config.connectTimeoutMs }),
+    new Tunneler(ctx, {
+      appHost: config.appHost,
+      connectTimeoutMs: config.connectTimeoutMs,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
+    }),
     h2,
     stats,
   );
@@ -98,6 +113,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     {
       ports: config.ports.map((p, i) => `${config.listenHost}:${bound[i]}->${config.appHost}:${p.appPort}`),
       admin: typeof adminAddress === 'object' && adminAddress ? `${adminAddress.address}:${adminAddress.port}` : String(adminAddress),
+      maxConnections: config.maxConnections,
     },
     'sidecar listening',
   );

@@ -13,6 +13,10 @@ export class Stats {
   readonly h2Requests = [0, 0, 0, 0];
   readonly upstreamErrors = new Map<string, number>();
   openConnections = 0;
+  /** connections closed on accept because --max-connections were open */
+  droppedConnections = 0;
+  /** HTTP/2 connections closed for resetting streams faster than H2_RESET_RATE allows */
+  h2ResetFloods = 0;
   inFlight = 0;
   tableRevision = 0;
   tableRoutes = 0;

@@ -29,6 +29,8 @@ export function createRegistry(stats: Stats): Registry {
     },
   });
   gauge(registry, 'laneway_open_connections', 'Open client connections to the sidecar listeners', () => stats.openConnections);
+  counter(registry, 'laneway_dropped_connections_total', 'Client connections closed on accept because --max-connections were open', () => stats.droppedConnections);
+  counter(registry, 'laneway_h2_reset_floods_total', 'HTTP/2 connections closed for resetting streams too fast (rapid reset)', () => stats.h2ResetFloods);
   gauge(registry, 'laneway_route_table_revision', 'Revision of the route table in use', () => stats.tableRevision);
   gauge(registry, 'laneway_route_table_routes', 'Routes in the route table in use', () => stats.tableRoutes);
   counter(registry, 'laneway_route_table_rejected_total', 'Route tables or deltas rejected (the last good table was kept)', () => stats.tableRejected);

@@ -11,6 +11,10 @@ import type { ForwardContext } from './forward.js';
 export interface TunnelOptions {
   readonly appHost: string;
   readonly connectTimeoutMs: number;
+  /** from connect to the upstream's answer (101 or not) */
+  readonly upstreamTimeoutMs: number;
+  /** an open tunnel with no byte either way for this long is closed */
+  readonly tunnelIdleTimeoutMs: number;
 }
 
 /**
@@ -81,10 +85,11 @@ export class Tunneler {
       socket.setTimeout(this.#options.connectTimeoutMs);
       socket.once('connect', () => {
         connected = true;
-        socket.setTimeout(0);
+        socket.setTimeout(this.#options.upstreamTimeoutMs);
       });
       socket.once('timeout', () => {
-        if (!connected) upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+        if (answered) return;
+        upstream.destroy(Object.assign(new Error(connected ? 'upstream answer timeout' : 'connect timeout'), { code: 'ETIMEDOUT' }));
       });
     });
     upstream.on('error', (err: Error & { code?: string }) => {
@@ -110,6 +115,13 @@ export class Tunneler {
       client.write(responseHead(res, sandboxName, false), 'latin1');
       if (upstreamHead.length > 0) client.write(upstreamHead);
       if (rest.length > 0) socket.write(rest);
+      // Idle in both directions for the limit: each socket's own timer sees the bytes it reads or writes.
+      const idle = (): void => {
+        client.destroy();
+        socket.destroy();
+      };
+      socket.setTimeout(this.#options.tunnelIdleTimeoutMs, idle);
+      (client as Socket).setTimeout?.(this.#options.tunnelIdleTimeoutMs, idle);
       socket.on('error', () => client.destroy());
       socket.once('close', () => client.destroy());
       client.once('close', () => socket.destroy());
@@ -120,6 +132,7 @@ export class Tunneler {
     // so a request pipelined behind the upgrade is never spliced to this upstream unrouted.
     upstream.once('response', (res: IncomingMessage) => {
       answered = true;
+      res.socket.setTimeout(0);
       ctx.stats.requests[counted]!++;
       client.write(responseHead(res, sandboxName, true), 'latin1');
       res.on('error', () => client.destroy());

@@ -1,6 +1,6 @@
 // Sidecar configuration: flags and LANEWAY_* env parsed once; every mistake exits 2 with one line naming the flag.
 import { describe, expect, it } from 'vitest';
-import { parseSidecarConfig } from '../../proxy/config.js';
+import { defaultMaxConnections, parseSidecarConfig } from '../../proxy/config.js';
 import { ConfigError } from '../../core/errors.js';
 import { runLaneway } from '../helpers/processes.js';
 
@@ -15,6 +15,27 @@ describe('parseSidecarConfig', () => {
     expect(config.routingKeyName).toBe('laneway');
     expect(config.fallback).toBe('none');
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('turns on every client-side limit by default (README "Limits")', () => {
+    const config = parseSidecarConfig(base, {}, 1024);
+    expect(config.headersTimeoutMs).toBe(10_000);
+    expect(config.bodyTimeoutMs).toBe(30_000);
+    expect(config.idleTimeoutMs).toBe(60_000);
+    expect(config.tunnelIdleTimeoutMs).toBe(600_000);
+    expect(config.maxPipelined).toBe(16);
+    expect(config.h2MaxStreams).toBe(100);
+    expect(config.maxConnections).toBe(480);
+    expect(parseSidecarConfig([...base, '--max-connections', '50'], {}, 1024).maxConnections).toBe(50);
+    expect(parseSidecarConfig(base, { LANEWAY_H2_MAX_STREAMS: '10', LANEWAY_BODY_TIMEOUT: '2s' }, 1024)).toMatchObject({ h2MaxStreams: 10, bodyTimeoutMs: 2000 });
+  });
+
+  it('derives the connection cap from the fd limit: two descriptors per connection, 64 kept back, at most 10,000', () => {
+    expect(defaultMaxConnections(256)).toBe(96);
+    expect(defaultMaxConnections(1_048_576)).toBe(10_000);
+    expect(defaultMaxConnections(70)).toBe(3);
+    expect(defaultMaxConnections(10)).toBe(1);
+    expect(defaultMaxConnections(undefined)).toBe(1000);
   });
 
   it('accepts listen port 0 (a free port, reported at startup)', () => {
@@ -50,6 +71,12 @@ describe('parseSidecarConfig', () => {
     [[...base, '--admin', 'nope'], '--admin'],
     [[...base, '--routing-key-name', 'has space'], '--routing-key-name'],
     [[...base, '--connect-timeout', 'soon'], '--connect-timeout'],
+    [[...base, '--headers-timeout', '0s'], '--headers-timeout'],
+    [[...base, '--body-timeout', 'never'], '--body-timeout'],
+    [[...base, '--tunnel-idle-timeout', '-1s'], '--tunnel-idle-timeout'],
+    [[...base, '--max-connections', '0'], '--max-connections'],
+    [[...base, '--max-pipelined', '2000'], '--max-pipelined'],
+    [[...base, '--h2-max-streams', 'lots'], '--h2-max-streams'],
     [[...base, '--bogus'], '--bogus'],
   ])('%j names %s', (argv, flag) => {
     try {
