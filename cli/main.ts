@@ -19,7 +19,7 @@ type Command = (argv: string[]) => Promise<void>;
 
 const commands: Record<string, () => Promise<Command>> = {
   // each command loads only its own modules, so `laneway sidecar` starts without Fastify or SQLite
-  'control-plane': async () => (await import('../control-plane/main.js')).runControlPlane,
+  'control-plane': async () => (await import('./server.js')).runServer,
   sandbox: async () => (await import('./sandbox.js')).runSandboxCommand,
   routes: async () => (await import('./sandbox.js')).runRoutesCommand,
   sidecar: async () => (await import('../proxy/main.js')).runSidecar,

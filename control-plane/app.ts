@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { compileAllowTargets } from '../model/allow-targets.js';
 import { accessHook, Tokens } from './auth.js';
 import type { ControlPlaneConfig } from './config.js';
-import { ControlPlaneError } from './errors.js';
+import { ControlPlaneError } from '../model/api-errors.js';
 import { networkInterfaces } from 'node:os';
 import type { SelfAddress } from '../model/target-guard.js';
 import { describeAjvError, type AjvErrorLike } from '../core/ajv.js';
@@ -16,8 +16,9 @@ import { Registry } from './registry.js';
 import { Store } from './store.js';
 import { TtlSweeper } from './ttl.js';
 import admissionRoutes from './api/admission.js';
-import { plansApi } from './api/plans.js';
-import { sandboxesApi } from './api/sandboxes.js';
+import { sandboxesApi, toResource, type SandboxResource } from './api/sandboxes.js';
+import { PlanStore } from './plan-store.js';
+import type { PlanStorage } from '../model/plans.js';
 import { systemApi } from './api/system.js';
 import { workloadsApi } from './api/workloads.js';
 
@@ -32,6 +33,22 @@ export interface ControlPlane {
   readonly authenticated: boolean;
 }
 
+/** What an extension (a feature built on the control plane, registered by the composition root) may use. */
+export interface ControlPlaneServices {
+  /** plan and run storage, beside the sandboxes in the same store */
+  readonly plans: PlanStorage;
+  /** a sandbox as GET /v1/sandboxes/:name shows it to a writer (detailed probe reasons) */
+  sandbox(name: string): SandboxResource | undefined;
+  /** `--policy` */
+  readonly policyFile: string | undefined;
+}
+
+/**
+ * Registers routes of a feature that lives above the control plane (validate/'s plans API): the
+ * control plane never imports it; cli/server.ts passes it in.
+ */
+export type ControlPlaneExtension = (app: FastifyInstance, services: ControlPlaneServices) => Promise<void>;
+
 declare module 'fastify' {
   interface FastifyInstance {
     controlPlane: ControlPlane;
@@ -43,7 +60,7 @@ declare module 'fastify' {
  * tokens file) and wires everything. Timers start on `ready`; `close` ends watch streams first, then
  * closes the store.
  */
-export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInstance> {
+export async function buildApp(config: ControlPlaneConfig, extensions: readonly ControlPlaneExtension[] = []): Promise<FastifyInstance> {
   const tokens = config.tokensFile === undefined ? null : Tokens.load(config.tokensFile);
   const policy = compileAllowTargets(config.allowTargets);
   const logger = pino(
@@ -148,7 +165,15 @@ export async function buildApp(config: ControlPlaneConfig): Promise<FastifyInsta
   await app.register(sandboxesApi, { registry, prober, policy, self: () => selfAddresses(app, config) });
   await app.register(workloadsApi, { push });
   await app.register(systemApi, { registry, push, metrics });
-  await app.register(plansApi, { store, registry, prober, policyFile: config.policyFile });
+  const services: ControlPlaneServices = {
+    plans: new PlanStore(store.db),
+    sandbox: (name) => {
+      const record = registry.get(name);
+      return record === undefined ? undefined : toResource(record, prober);
+    },
+    policyFile: config.policyFile,
+  };
+  for (const extension of extensions) await extension(app, services);
   // Plain HTTP on the API listener (loopback, tests); clusters use the TLS listener from main.ts.
   if (config.inject !== undefined) await app.register(admissionRoutes, { inject: config.inject });
   return app;

@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../core/errors.js';
-import { ControlPlaneError } from './errors.js';
+import { ControlPlaneError } from '../model/api-errors.js';
 
 export type Role = 'writer' | 'reader';
 /** What a route needs: `public` (health, OpenAPI), `read` (GETs, watches), `write` (changes). */

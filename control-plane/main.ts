@@ -1,11 +1,11 @@
 // `laneway control-plane`: reads config, opens the store, listens, prints one startup line, shuts down cleanly on SIGINT/SIGTERM.
 import type { AddressInfo } from 'node:net';
-import { buildApp } from './app.js';
+import { buildApp, type ControlPlaneExtension } from './app.js';
 import { loadConfig, USAGE } from './config.js';
 import { StoreLockedError } from './store.js';
 import { listenWebhook } from './api/admission.js';
 
-export async function runControlPlane(argv: string[]): Promise<void> {
+export async function runControlPlane(argv: string[], extensions: readonly ControlPlaneExtension[] = []): Promise<void> {
   const config = loadConfig(argv);
   if (config === undefined) {
     process.stdout.write(USAGE);
@@ -13,7 +13,7 @@ export async function runControlPlane(argv: string[]): Promise<void> {
   }
   let app;
   try {
-    app = await buildApp(config);
+    app = await buildApp(config, extensions);
   } catch (err) {
     // Not a flag mistake (exit 2) but an environment one: say so in one line (exit 1).
     if (err instanceof StoreLockedError) throw new Error(err.message);

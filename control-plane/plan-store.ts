@@ -1,35 +1,6 @@
 // Durable plans, their tags and run results: our own tables in the control plane's SQLite file, on its open handle.
 import type Database from 'better-sqlite3';
-import { ValidateError } from '../validate/errors.js';
-import type { Plan } from '../validate/plan.js';
-import type { RunResult } from '../validate/runner.js';
-
-export type RunStatus = 'running' | 'passed' | 'failed' | 'error';
-
-export interface PlanVersion {
-  readonly name: string;
-  readonly version: string;
-  readonly tags: readonly string[];
-  readonly createdAt: string;
-  readonly plan: Plan;
-}
-
-export interface RunRecord {
-  readonly id: string;
-  readonly plan: string;
-  readonly version: string;
-  readonly sandbox: string | null;
-  readonly status: RunStatus;
-  readonly createdAt: string;
-  readonly finishedAt: string | null;
-  readonly result: RunResult | null;
-  readonly error: { readonly code: string; readonly message: string } | null;
-}
-
-/** `latest` always means the newest version, so it cannot be a tag. */
-export const LATEST = 'latest';
-/** Finished runs kept; older ones are dropped as new ones arrive (results can be large). */
-export const MAX_RUNS = 1000;
+import { LATEST, MAX_RUNS, type PlanListing, type PlanStorage, type PlanVersion, type PutResult, type RunError, type RunRecord, type RunStatus } from '../model/plans.js';
 
 interface VersionRow {
   name: string;
@@ -59,7 +30,7 @@ interface RunRow {
  * write is one transaction on the same handle, so it shares the store's durability (WAL, fsync per
  * commit) and its exclusive lock.
  */
-export class PlanStore {
+export class PlanStore implements PlanStorage {
   readonly #db: Database.Database;
   readonly #getVersion: Database.Statement;
   readonly #latest: Database.Statement;
@@ -118,29 +89,27 @@ export class PlanStore {
 
   /**
    * Stores a version (or finds it identical) and moves `tags` to it. The same version with other
-   * content is a 409: a version names one plan forever, so a result that cites it stays meaningful.
+   * content is a conflict and changes nothing: a version names one plan forever, so a result that
+   * cites it stays meaningful.
    */
-  put(plan: Plan, canonical: string, tags: readonly string[], now: number): { result: 'created' | 'unchanged' | 'tagged'; version: PlanVersion } {
-    let result: 'created' | 'unchanged' | 'tagged' = 'unchanged';
+  put(name: string, version: string, document: unknown, canonical: string, tags: readonly string[], now: number): { result: PutResult; version: PlanVersion | undefined } {
+    let result = 'unchanged' as PutResult; // assigned inside the transaction callback
     this.#db.transaction(() => {
-      const existing = this.#getVersion.get(plan.name, plan.version) as VersionRow | undefined;
+      const existing = this.#getVersion.get(name, version) as VersionRow | undefined;
       if (existing === undefined) {
-        this.#insertVersion.run(plan.name, plan.version, canonical, JSON.stringify(plan), now);
+        this.#insertVersion.run(name, version, canonical, JSON.stringify(document), now);
         result = 'created';
       } else if (existing.canonical !== canonical) {
-        throw new ValidateError(
-          'LANEWAY_ERR_PLAN_VERSION_CONFLICT',
-          `plan ${plan.name} version ${plan.version} is already stored with different content; bump version to store a change`,
-          'plan.version',
-        );
+        result = 'conflict';
+        return;
       }
-      const before = new Set((this.#tagsOf.all(plan.name, plan.version) as { tag: string }[]).map((r) => r.tag));
+      const before = new Set((this.#tagsOf.all(name, version) as { tag: string }[]).map((r) => r.tag));
       for (const tag of tags) {
-        this.#setTag.run(plan.name, tag, plan.version);
+        this.#setTag.run(name, tag, version);
         if (!before.has(tag) && result === 'unchanged') result = 'tagged';
       }
     }).immediate();
-    return { result, version: this.get(plan.name, plan.version)! };
+    return { result, version: result === 'conflict' ? undefined : this.get(name, version) };
   }
 
   /** A version by version string, tag, or `latest`. */
@@ -150,7 +119,7 @@ export class PlanStore {
   }
 
   /** Every plan with its versions (oldest first) and tags. */
-  list(): { name: string; tags: Record<string, string>; versions: PlanVersion[] }[] {
+  list(): PlanListing[] {
     const rows = this.#db.prepare('SELECT * FROM plan_versions ORDER BY name, rowid').all() as VersionRow[];
     const tagRows = this.#db.prepare('SELECT name, tag, version FROM plan_tags ORDER BY name, tag').all() as { name: string; tag: string; version: string }[];
     const plans = new Map<string, { name: string; tags: Record<string, string>; versions: PlanVersion[] }>();
@@ -166,14 +135,14 @@ export class PlanStore {
     return [...plans.values()];
   }
 
-  startRun(id: string, plan: Plan, sandbox: string | null, now: number): void {
+  startRun(id: string, name: string, version: string, sandbox: string | null, now: number): void {
     this.#db.transaction(() => {
-      this.#insertRun.run(id, plan.name, plan.version, sandbox, 'running', now);
+      this.#insertRun.run(id, name, version, sandbox, 'running', now);
       this.#pruneRuns.run();
     }).immediate();
   }
 
-  finishRun(id: string, status: Exclude<RunStatus, 'running'>, result: RunResult | null, error: { code: string; message: string } | null, now: number): void {
+  finishRun(id: string, status: Exclude<RunStatus, 'running'>, result: unknown, error: RunError | null, now: number): void {
     this.#finishRun.run(status, now, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error), id);
   }
 
@@ -188,13 +157,13 @@ export class PlanStore {
       status: row.status as RunStatus,
       createdAt: new Date(row.created_at).toISOString(),
       finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
-      result: row.result === null ? null : (JSON.parse(row.result) as RunResult),
-      error: row.error === null ? null : (JSON.parse(row.error) as { code: string; message: string }),
+      result: row.result === null ? null : (JSON.parse(row.result) as unknown),
+      error: row.error === null ? null : (JSON.parse(row.error) as RunError),
     };
   }
 
   /** Runs a previous process left `running` (it stopped or crashed mid-run) end as errors, so nobody polls them forever. */
-  abandonRunning(now: number, error: { code: string; message: string }): number {
+  abandonRunning(now: number, error: RunError): number {
     return this.#db.prepare("UPDATE plan_runs SET status = 'error', finished_at = ?, error = ? WHERE status = 'running'").run(now, JSON.stringify(error)).changes;
   }
 
@@ -202,6 +171,6 @@ export class PlanStore {
     const tags = tagRows === undefined
       ? (this.#tagsOf.all(row.name, row.version) as { tag: string }[]).map((r) => r.tag)
       : tagRows.filter((t) => t.name === row.name && t.version === row.version).map((t) => t.tag);
-    return { name: row.name, version: row.version, tags, createdAt: new Date(row.created_at).toISOString(), plan: JSON.parse(row.document) as Plan };
+    return { name: row.name, version: row.version, tags, createdAt: new Date(row.created_at).toISOString(), plan: JSON.parse(row.document) as unknown };
   }
 }

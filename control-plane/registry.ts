@@ -1,6 +1,6 @@
 // The sandbox registry: apply/delete/expire with conflict checks, one durable commit per change, then its deltas pushed.
 import type { Route } from '../model/route-table.js';
-import { ControlPlaneError } from './errors.js';
+import { ControlPlaneError } from '../model/api-errors.js';
 import type { Push, WorkloadDelta } from './push.js';
 import { generateRoutingKey, type ValidSpec } from './spec.js';
 import type { SandboxRecord, Store } from './store.js';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { parseHostPort, type Route, RouteTableError, validateRoute } from '../model/route-table.js';
 import { isRoutingKey, isWorkloadName, ROUTING_KEY_RULE } from '../core/names.js';
 import { parseDuration } from '../core/units.js';
-import { ControlPlaneError, invalidField } from './errors.js';
+import { ControlPlaneError, invalidField } from '../model/api-errors.js';
 import type { TargetPolicy } from '../model/allow-targets.js';
 import { forbiddenTarget, type SelfAddress } from '../model/target-guard.js';
 

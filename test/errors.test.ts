@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { SIDECAR_ERRORS } from '../proxy/errors.js';
-import { CONTROL_PLANE_ERRORS } from '../control-plane/errors.js';
+import { CONTROL_PLANE_ERRORS } from '../model/api-errors.js';
 import { VALIDATE_ERRORS } from '../validate/errors.js';
 import type { ErrorSpec } from '../core/errors.js';
 

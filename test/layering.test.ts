@@ -23,12 +23,6 @@ export const LAYERS: Readonly<Record<string, number>> = Object.freeze({
   test: 7,
 });
 
-/**
- * Folder pairs still importing each other until the plans API moves behind its seam (issue 12): listed
- * here so that every other edge is enforced now and this list can only shrink.
- */
-const PENDING: ReadonlySet<string> = new Set(['control-plane->validate', 'validate->control-plane']);
-
 interface Edge {
   readonly file: string;
   readonly line: number;
@@ -102,12 +96,7 @@ describe('import layering', () => {
   });
 
   it('every import goes to the same folder or a lower layer', () => {
-    expect(layeringViolations(edges.filter((e) => !PENDING.has(`${e.from}->${e.to}`)))).toEqual([]);
-  });
-
-  it('the edges still waiting for the plans seam are exactly the known ones', () => {
-    const pending = new Set(edges.filter((e) => e.from !== e.to && PENDING.has(`${e.from}->${e.to}`)).map((e) => `${e.from}->${e.to}`));
-    expect([...pending].sort()).toEqual([...PENDING].sort());
+    expect(layeringViolations(edges)).toEqual([]);
   });
 
   it('flags an upward, a sideways and an unknown edge, naming file and line', () => {

@@ -1,5 +1,5 @@
 // Every error plans, policies, runs and the plans API show a user or an agent: one table, stable codes, an HTTP status each.
-import { CONTROL_PLANE_ERRORS } from '../control-plane/errors.js';
+import { CONTROL_PLANE_ERRORS } from '../model/api-errors.js';
 import { errorBodySchema, type ErrorSpec, LanewayError } from '../core/errors.js';
 
 /**

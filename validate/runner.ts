@@ -1,7 +1,7 @@
 // Runs a plan: params and sandbox resolved, policy checked before any step, then the steps one at a time into a structured result.
 import { JSONPath } from 'jsonpath-plus';
 import { Agent } from 'undici';
-import { ControlPlaneError } from '../control-plane/errors.js';
+import { ControlPlaneError } from '../model/api-errors.js';
 import type { PrepareScope, StepRun } from './actions/action.js';
 import type { Difference } from './actions/compare.js';
 import type { Exchange } from './actions/http.js';

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { isDnsLabel, ROUTING_KEY_RULE } from '../../core/names.js';
 import type { TargetPolicy } from '../../model/allow-targets.js';
 import type { SelfAddress } from '../../model/target-guard.js';
-import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../errors.js';
+import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../../model/api-errors.js';
 import type { Prober } from '../probe.js';
 import { mayReadDetails } from '../auth.js';
 import type { Registry } from '../registry.js';

@@ -1,6 +1,6 @@
 // Operational endpoints: /healthz, /metrics (Prometheus) and the OpenAPI document at /openapi.json.
 import type { FastifyInstance } from 'fastify';
-import { ERROR_SCHEMA } from '../errors.js';
+import { ERROR_SCHEMA } from '../../model/api-errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Push } from '../push.js';
 import type { Registry } from '../registry.js';

@@ -1,7 +1,7 @@
 // The sidecar-facing API: a workload's route snapshot and its Server-Sent Events watch stream.
 import type { FastifyInstance } from 'fastify';
 import { isDnsLabel } from '../../core/names.js';
-import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../errors.js';
+import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../../model/api-errors.js';
 import type { Push } from '../push.js';
 
 export interface WorkloadsOptions {

@@ -2,7 +2,7 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { validateSnapshot } from '../../model/route-table.js';
-import { buildApp } from '../../control-plane/app.js';
+import { buildServer } from '../../cli/server.js';
 import { configWith } from '../../control-plane/config.js';
 import { removeTempDirs, spec, tempDir } from './helpers.js';
 
@@ -12,7 +12,7 @@ const apps: FastifyInstance[] = [];
 // Probing off: these specs name hosts like 10.0.0.7 that are not on this machine, and a test never sends
 // a packet off it (the prober's own behaviour is tested in probe.test.ts against loopback targets).
 async function fresh(overrides = {}): Promise<FastifyInstance> {
-  const built = await buildApp(configWith({ dataDir: tempDir(), probeIntervalMs: 0, ...overrides }));
+  const built = await buildServer(configWith({ dataDir: tempDir(), probeIntervalMs: 0, ...overrides }));
   apps.push(built);
   await built.ready();
   return built;

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../control-plane/app.js';
+import { buildServer } from '../../cli/server.js';
 import { bearerToken, Tokens } from '../../control-plane/auth.js';
 import { configWith } from '../../control-plane/config.js';
 import { call, listenApp, removeTempDirs, SseClient, spec, tempDir } from './helpers.js';
@@ -17,7 +17,7 @@ beforeAll(async () => {
   const dir = tempDir();
   tokensFile = join(dir, 'tokens');
   writeFileSync(tokensFile, `# CI pipelines\nwriter:${WRITER}\n\nreader: ${READER}\n`);
-  app = await buildApp(configWith({ dataDir: dir, tokensFile }));
+  app = await buildServer(configWith({ dataDir: dir, tokensFile }));
   await app.ready();
 });
 

@@ -1,6 +1,6 @@
 // The control plane's error mapping: a server fault never leaks its message to a client.
 import { describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_ERRORS, ControlPlaneError } from '../../control-plane/errors.js';
+import { CONTROL_PLANE_ERRORS, ControlPlaneError } from '../../model/api-errors.js';
 import { toControlPlaneError } from '../../control-plane/app.js';
 
 // Codes, uniqueness and documentation are checked for every component in test/errors.test.ts.

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildApp } from '../../control-plane/app.js';
+import { buildServer } from '../../cli/server.js';
 import { configWith } from '../../control-plane/config.js';
 import { validateSnapshot } from '../../model/route-table.js';
 import { removeTempDirs, tempDir } from './helpers.js';
@@ -14,7 +14,7 @@ afterAll(() => removeTempDirs());
 
 it('steps.yaml produces routes.golden.json', async () => {
   // Probing off: the golden specs name 10.0.0.x hosts, and no test sends a packet off this machine.
-  const app = await buildApp(configWith({ dataDir: tempDir(), probeIntervalMs: 0 }));
+  const app = await buildServer(configWith({ dataDir: tempDir(), probeIntervalMs: 0 }));
   try {
     for (const step of steps) {
       const res =

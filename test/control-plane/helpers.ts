@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createParser } from 'eventsource-parser';
 import { request } from 'undici';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../control-plane/app.js';
+import { buildServer } from '../../cli/server.js';
 import { configWith, type ControlPlaneConfig } from '../../control-plane/config.js';
 import { startLaneway, type Started } from '../helpers/processes.js';
 
@@ -26,7 +26,7 @@ export function removeTempDirs(): void {
 
 /** An in-process control plane on a real 127.0.0.1 socket (port 0). */
 export async function listenApp(overrides: Partial<ControlPlaneConfig> = {}): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildApp(configWith({ dataDir: tempDir(), ...overrides }));
+  const app = await buildServer(configWith({ dataDir: tempDir(), ...overrides }));
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${port}` };

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { W3CBaggagePropagator } from '@opentelemetry/core';
 import { propagation, ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../control-plane/app.js';
+import { buildServer } from '../../cli/server.js';
 import { configWith } from '../../control-plane/config.js';
 import { isRoutingKey, ROUTING_KEY_PATTERN } from '../../core/names.js';
 import { generateRoutingKey } from '../../control-plane/spec.js';
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 async function put(name: string, routingKey: string): Promise<{ status: number; body: any }> {
   if (apps.length === 0) {
-    const app = await buildApp(configWith({ dataDir: tempDir() }));
+    const app = await buildServer(configWith({ dataDir: tempDir() }));
     await app.ready();
     apps.push(app);
   }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { forbiddenTarget } from '../../model/target-guard.js';
-import { buildApp } from '../../control-plane/app.js';
+import { buildServer } from '../../cli/server.js';
 import { configWith } from '../../control-plane/config.js';
 import { NetnsNode, netnsSkipReason } from '../deploy/netns.js';
 import { call, listenApp, removeTempDirs, spec, tempDir } from './helpers.js';
@@ -95,7 +95,7 @@ describe('probe reasons', () => {
     const dir = tempDir();
     const tokensFile = join(dir, 'tokens');
     writeFileSync(tokensFile, `writer:${WRITER}\nreader:${READER}\n`);
-    const app = await buildApp(configWith({ dataDir: dir, tokensFile, probeIntervalMs: 100 }));
+    const app = await buildServer(configWith({ dataDir: dir, tokensFile, probeIntervalMs: 100 }));
     apps.push(app);
     await app.ready();
     const auth = (t: string) => ({ authorization: `Bearer ${t}` });

@@ -1,29 +1,26 @@
 // The plans API: store tagged plan versions, list them, run one server-side and keep its result, under /v1/plans and /v1/runs.
-import { randomUUID } from 'node:crypto';
+// A control-plane extension (cli/server.ts composes it): it reaches the control plane only through PlansServices.
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { ConfigError } from '../../core/errors.js';
-import { ValidateError, PLANS_ERROR_SCHEMA } from '../../validate/errors.js';
-import type { Plan } from '../../validate/plan.js';
-import type { Policy } from '../../validate/policy.js';
-import type { RunContext } from '../../validate/runner.js';
-import { toView, type Sandboxes } from '../../validate/actions/wait.js';
 import { isDnsLabel } from '../../core/names.js';
-import { LATEST, MAX_RUNS, PlanStore, type RunRecord } from '../plan-store.js';
-import type { Prober } from '../probe.js';
-import type { Registry } from '../registry.js';
-import type { Store } from '../store.js';
-import { toResource } from './sandboxes.js';
+import { LATEST, MAX_RUNS, type PlanStorage } from '../../model/plans.js';
+import { ValidateError, PLANS_ERROR_SCHEMA } from '../errors.js';
+import type { Plan } from '../plan.js';
+import type { Policy } from '../policy.js';
+import type { RunResult } from '../runner.js';
+import { toView, type SandboxResource, type Sandboxes } from '../actions/wait.js';
+import { Runs } from './runs.js';
 
-export interface PlansOptions {
-  readonly store: Store;
-  readonly registry: Registry;
-  readonly prober: Prober;
+/** What the control plane hands its extensions. */
+export interface PlansServices {
+  /** plan and run storage, in the control plane's store */
+  readonly plans: PlanStorage;
+  /** a sandbox as GET /v1/sandboxes/:name shows it, from the control plane's own registry (no HTTP round trip) */
+  sandbox(name: string): SandboxResource | undefined;
   /** `--policy`: every server-side run is checked against it before its first step */
   readonly policyFile: string | undefined;
 }
-
-/** Server-side runs in flight at once: each may hold a load generator, and the control plane's first job is routing. */
-export const MAX_CONCURRENT_RUNS = 4;
 
 const ERRORS = { '4xx': PLANS_ERROR_SCHEMA, '5xx': PLANS_ERROR_SCHEMA } as const;
 const TAG = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', not: { const: LATEST } } as const;
@@ -82,10 +79,9 @@ function planNotFound(name: string, ref: string): ValidateError {
   return new ValidateError('LANEWAY_ERR_PLAN_NOT_FOUND', ref === LATEST ? `plan ${name} does not exist` : `plan ${name} has no version or tag ${ref}`, 'name');
 }
 
-// Plan validation (Ajv, JSONPath) and the runner (undici, autocannon) load on first use: every control
-// plane start, the e2e suites' dozens included, would otherwise pay for them.
-const validation = (): Promise<typeof import('../../validate/plan.js')> => import('../../validate/plan.js');
-const runner = (): Promise<typeof import('../../validate/runner.js')> => import('../../validate/runner.js');
+// Plan validation (Ajv, JSONPath) loads on first use: every control plane start, the e2e suites'
+// dozens included, would otherwise pay for it.
+const validation = (): Promise<typeof import('../plan.js')> => import('../plan.js');
 
 /**
  * Server-side runs send requests from the control plane's network position, on behalf of anyone with
@@ -99,34 +95,36 @@ export const DEFAULT_SERVER_POLICY = Object.freeze({
 });
 const DEFAULT_POLICY_SOURCE = 'the built-in default policy (loopback hosts only; start the control plane with --policy to allow others)';
 
-export async function plansApi(app: FastifyInstance, { store, registry, prober, policyFile }: PlansOptions): Promise<void> {
+/** Registers the plans API on the control plane's Fastify instance (its own context: own error handler). */
+export async function plansExtension(app: FastifyInstance, services: PlansServices): Promise<void> {
+  await app.register(plansApi, services);
+}
+
+async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyFile }: PlansServices): Promise<void> {
   let policy: Policy | null = null;
   if (policyFile !== undefined) {
     try {
-      policy = (await import('../../validate/policy.js')).loadPolicy(policyFile);
+      policy = (await import('../policy.js')).loadPolicy(policyFile);
     } catch (err) {
       throw new ConfigError('--policy', (err as Error).message);
     }
   }
   // The default is compiled on first use, like the rest of validation (startup stays cheap).
   const serverPolicy = async (): Promise<Policy> =>
-    (policy ??= (await import('../../validate/policy.js')).compilePolicy(DEFAULT_SERVER_POLICY, DEFAULT_POLICY_SOURCE));
-  const plans = new PlanStore(store.db);
+    (policy ??= (await import('../policy.js')).compilePolicy(DEFAULT_SERVER_POLICY, DEFAULT_POLICY_SOURCE));
+  // Documents went in validated (PUT below), so they come back as plans and run results.
+  const plans = storage as PlanStorage<Plan, RunResult>;
   const abandoned = plans.abandonRunning(Date.now(), { code: 'LANEWAY_ERR_RUN_ABORTED', message: 'the control plane stopped during the run' });
   if (abandoned > 0) app.log.warn({ runs: abandoned }, 'runs interrupted by the last shutdown marked as errors');
 
-  // The registry is the source of truth here: no HTTP round trip to ourselves.
   const sandboxes: Sandboxes = {
     get: async (name) => {
-      const record = registry.get(name);
-      return record === undefined ? undefined : toView(toResource(record, prober));
+      const resource = sandbox(name);
+      return resource === undefined ? undefined : toView(resource);
     },
   };
-  const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
-  app.addHook('preClose', async () => {
-    for (const run of running.values()) run.controller.abort();
-    await Promise.all([...running.values()].map((r) => r.done));
-  });
+  const runs = new Runs(plans, sandboxes, app.log as Logger);
+  app.addHook('preClose', () => runs.stopAll());
 
   // Our codes (plans, params, policy) answered in the shared body shape; anything else goes to the
   // control plane's handler (Fastify passes an error thrown here to the parent context's handler).
@@ -175,7 +173,14 @@ export async function plansApi(app: FastifyInstance, { store, registry, prober, 
         throw err;
       }
       if (plan.name !== name) throw new ValidateError('LANEWAY_ERR_PLAN_INVALID', `plan.name: the plan is named ${plan.name} but the URL names ${name}`, 'plan.name');
-      const { result, version } = plans.put(plan, canonicalJson(plan), request.body.tags ?? [], Date.now());
+      const { result, version } = plans.put(plan.name, plan.version, plan, canonicalJson(plan), request.body.tags ?? [], Date.now());
+      if (result === 'conflict' || version === undefined) {
+        throw new ValidateError(
+          'LANEWAY_ERR_PLAN_VERSION_CONFLICT',
+          `plan ${plan.name} version ${plan.version} is already stored with different content; bump version to store a change`,
+          'plan.version',
+        );
+      }
       if (result !== 'unchanged') request.log.info({ plan: name, version: plan.version, result }, 'plan stored');
       reply.code(result === 'created' ? 201 : 200);
       return { ...version, result };
@@ -279,42 +284,14 @@ export async function plansApi(app: FastifyInstance, { store, registry, prober, 
       const ref = request.body.version ?? LATEST;
       const stored = plans.get(name, ref);
       if (stored === undefined) throw planNotFound(name, ref);
-      if (running.size >= MAX_CONCURRENT_RUNS) throw new ValidateError('LANEWAY_ERR_RUNS_BUSY', `${MAX_CONCURRENT_RUNS} runs are in progress; retry when one finishes`);
-      const controller = new AbortController();
-      const ctx: RunContext = {
-        ...(request.body.sandbox === undefined ? {} : { sandbox: request.body.sandbox }),
-        sandboxes,
-        policy: await serverPolicy(),
-        signal: controller.signal,
-      };
-      // Throws before anything is stored or sent: bad params (400), unknown sandbox (the control
-      // plane's own 404), policy refusal (403).
-      const { execute, prepare } = await runner();
-      const prepared = await prepare(stored.plan, request.body.params ?? {}, ctx);
-      const id = randomUUID();
-      plans.startRun(id, stored.plan, request.body.sandbox ?? null, Date.now());
-      const done = execute(prepared, ctx).then(
-        (result) => {
-          // Stopped by our shutdown: not the plan's verdict, so an error with the partial result.
-          if (controller.signal.aborted) {
-            plans.finishRun(id, 'error', result, { code: 'LANEWAY_ERR_RUN_ABORTED', message: 'the control plane shut down during the run' }, Date.now());
-          } else {
-            plans.finishRun(id, result.verdict === 'pass' ? 'passed' : 'failed', result, null, Date.now());
-          }
-        },
-        (err: unknown) => {
-          request.log.error({ err, run: id }, 'plan run failed');
-          plans.finishRun(id, 'error', null, { code: 'LANEWAY_ERR_INTERNAL', message: 'the run failed inside the control plane' }, Date.now());
-        },
-      ).finally(() => running.delete(id));
-      running.set(id, { controller, done });
+      const { id, done } = await runs.start({ stored, sandbox: request.body.sandbox, params: request.body.params ?? {}, policy: await serverPolicy() });
       if (request.body.wait === true) {
         await done;
         reply.code(200);
       } else {
         reply.code(202);
       }
-      return plans.getRun(id) as RunRecord;
+      return runs.get(id);
     },
   );
 

@@ -1,4 +1,4 @@
-// Every error the control plane shows a client: one table, stable codes, an HTTP status each.
+// Every error the control plane's API shows a client: one table, stable codes, an HTTP status each (the API's wire contract, shared by its server and its clients).
 import { errorBodySchema, LanewayError, type ErrorBody, type ErrorSpec } from '../core/errors.js';
 
 /**
