@@ -4,7 +4,8 @@ import type { Socket } from 'node:net';
 import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { dropConnectionListed, HOPS_HEADER, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
+import { dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
+import { FALLBACK_HEADER, mayFallBack, pushForwardingHeaders, upstreamFailure, upstreamFailureOf } from './outcome.js';
 import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
 import type { CompiledRoute, Target } from '../model/route-table.js';
@@ -38,9 +39,6 @@ type TrackedRequest = IncomingMessage & { [kHandler]?: ProxyHandler };
  */
 export const PIPELINE_QUEUE_LIMIT = 4096;
 
-/** Errors raised before a byte reached the upstream: safe to retry elsewhere (`--fallback baseline`). */
-const CONNECT_PHASE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
-const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
 class ClientGoneError extends Error {
   readonly code = 'LANEWAY_CLIENT_ABORTED';
@@ -138,7 +136,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     // Headers the upstream declared hop-by-hop in its `Connection` go no further (RFC 9110 §7.6.1).
     if (connection !== undefined) dropConnectionListed(connection, headers);
     if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);
-    else if (this.fellBack) headers.push('laneway-fallback', '1');
+    else if (this.fellBack) headers.push(FALLBACK_HEADER, '1');
     if (statusText) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
     return true;
@@ -204,11 +202,11 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     if (this.res.headersSent) {
       // Mid-response failure: the only honest signal left is closing the client connection.
       this.#done = true;
-      this.#ctx.stats.upstreamError(sandbox ? 'LANEWAY_ERR_SANDBOX_UNREACHABLE' : 'LANEWAY_ERR_BASELINE_UNREACHABLE');
+      this.#ctx.stats.upstreamError(upstreamFailure(sandbox, false));
       this.res.destroy(err);
       return;
     }
-    if (sandbox && this.#ctx.fallbackToBaseline && CONNECT_PHASE.has(code) && !this.req.readableDidRead) {
+    if (mayFallBack(this.#ctx.fallbackToBaseline, sandbox, code, this.req.readableDidRead)) {
       this.#ctx.log.warn({ sandbox: this.route!.sandbox, target: this.target?.address, code }, 'sandbox unreachable; falling back to baseline');
       this.route = undefined;
       this.fellBack = true;
@@ -216,10 +214,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       this.dispatch(this.#ctx.upstreams.baseline(this.appPort));
       return;
     }
-    const timeout = TIMEOUTS.has(code);
-    const errorCode: SidecarErrorCode = sandbox
-      ? timeout ? 'LANEWAY_ERR_SANDBOX_TIMEOUT' : 'LANEWAY_ERR_SANDBOX_UNREACHABLE'
-      : timeout ? 'LANEWAY_ERR_BASELINE_TIMEOUT' : 'LANEWAY_ERR_BASELINE_UNREACHABLE';
+    const errorCode = upstreamFailureOf(sandbox, code);
     this.#ctx.stats.upstreamError(errorCode);
     this.#ctx.log.debug({ code, message: err.message, sandbox: this.route?.sandbox }, 'upstream request failed');
     this.fail(errorCode);
@@ -414,18 +409,8 @@ export class Forwarder {
       handler.fail(handler.error as SidecarErrorCode);
       return;
     }
-    const peer = req.socket.remoteAddress;
-    const forward = inbound.forward;
-    if (peer !== undefined) {
-      forward.push('x-forwarded-for', peer);
-      if (inbound.forwarded) forward.push('forwarded', peer.includes(':') ? `for="[${peer}]"` : `for=${peer}`);
-    }
-    forward.push('via', '1.1 laneway');
-    if (decision === BASELINE) {
-      handler.dispatch(ctx.upstreams.baseline(appPort));
-    } else {
-      forward.push(HOPS_HEADER, String(inbound.hops + 1));
-      handler.dispatch(ctx.upstreams.sandbox(handler.target as Target));
-    }
+    pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, decision !== BASELINE);
+    if (decision === BASELINE) handler.dispatch(ctx.upstreams.baseline(appPort));
+    else handler.dispatch(ctx.upstreams.sandbox(handler.target as Target));
   }
 }

@@ -5,6 +5,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
 import { HOPS_HEADER, InboundHeaders, MAX_REQUEST_HEADER_BYTES, type HeaderRules } from './headers.js';
+import { FALLBACK_HEADER, mayFallBack, setH2ForwardingHeaders, upstreamFailure, upstreamFailureOf } from './outcome.js';
 import { Decision, type Stats } from './metrics.js';
 import { REFUSE, SANDBOX, type Router, type Routed } from './router.js';
 import type { Target } from '../model/route-table.js';
@@ -46,6 +47,8 @@ function onPeerGoaway(this: Http2Session): void {
 
 /** Sessions our connect timer destroyed: their streams fail with a timeout code, not "unreachable". */
 const timedOut = new WeakSet<ClientHttp2Session>();
+/** Sessions that completed the connection: a stream failing on any other never reached its upstream (connect phase). */
+const connectedSessions = new WeakSet<ClientHttp2Session>();
 
 /** gRPC status codes we produce (grpc/doc/statuscodes.md). */
 const GRPC_UNAVAILABLE = '14';
@@ -75,6 +78,7 @@ export interface H2Context {
   readonly router: Router;
   readonly stats: Stats;
   readonly log: Logger;
+  readonly fallbackToBaseline: boolean;
 }
 
 /** One multiplexed HTTP/2 session per upstream origin; replaced when it closes or receives GOAWAY. */
@@ -104,7 +108,10 @@ class SessionPool {
       timedOut.add(session);
       session.destroy(Object.assign(new Error(`connect timeout after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
     }, this.#connectTimeoutMs);
-    session.once('connect', () => clearTimeout(timer));
+    session.once('connect', () => {
+      clearTimeout(timer);
+      connectedSessions.add(session);
+    });
     const forget = (): void => {
       clearTimeout(timer);
       if (this.#sessions.peek(origin) === session) this.#sessions.delete(origin);
@@ -203,21 +210,26 @@ export class H2Forwarder {
       this.#fail(stream, routed, routed.error as SidecarErrorCode, grpc);
       return;
     }
-    const sandbox = decision === SANDBOX;
+    setH2ForwardingHeaders(
+      out,
+      { xff: str(headers['x-forwarded-for']), forwarded: str(headers.forwarded), via: str(headers.via) },
+      stream.session?.socket?.remoteAddress,
+      inbound.hops,
+      decision === SANDBOX,
+    );
+    this.#dispatch(stream, out, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, appPort, routed, decision === SANDBOX, false, grpc, ours);
+  }
+
+  /** Opens the upstream stream (sandbox, baseline, or baseline after a fallback) and relays both ways. */
+  #dispatch(stream: ServerHttp2Stream, out: OutgoingHttpHeaders, endStream: boolean, appPort: number, routed: Routed, sandbox: boolean, fellBack: boolean, grpc: boolean, ours: { reset: boolean }): void {
+    const ctx = this.#ctx;
     const target = routed.target as Target | undefined;
     const session = sandbox ? this.#pool.get(target!.host, target!.port) : this.#pool.get(this.#options.appHost, appPort);
-    const peer = stream.session?.socket?.remoteAddress;
-    const xff = str(headers['x-forwarded-for']);
-    if (peer) out['x-forwarded-for'] = xff ? `${xff}, ${peer}` : peer;
-    out.via = headers.via ? `${str(headers.via)}, 2 laneway` : '2 laneway';
-    if (sandbox) out[HOPS_HEADER] = String(inbound.hops + 1);
-
-    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     let upstream: ClientHttp2Stream;
     try {
       upstream = session.request(out, { endStream });
     } catch {
-      this.#fail(stream, routed, sandbox ? 'LANEWAY_ERR_SANDBOX_UNREACHABLE' : 'LANEWAY_ERR_BASELINE_UNREACHABLE', grpc);
+      this.#fail(stream, routed, upstreamFailure(sandbox, false), grpc);
       return;
     }
     this.inFlight++;
@@ -246,6 +258,7 @@ export class H2Forwarder {
         if (!DROP.has(name)) headersOut[name] = resHeaders[name];
       }
       if (sandbox) headersOut['laneway-sandbox'] = routed.route!.sandbox;
+      else if (fellBack) headersOut[FALLBACK_HEADER] = '1';
       if (stream.destroyed) return;
       if ((resFlags & NGHTTP2_FLAG_END_STREAM) !== 0) {
         // Trailers-only response (how gRPC reports most errors): status lives in these headers.
@@ -260,12 +273,27 @@ export class H2Forwarder {
       trailers = {};
       for (const name in t) trailers[name] = t[name];
     });
-    stream.on('wantTrailers', () => {
-      if (trailers !== null) stream.sendTrailers(trailers);
-      else stream.close(NGHTTP2_NO_ERROR);
-    });
-    if (!endStream) stream.pipe(upstream);
+    // No upstream trailers: end the stream with empty ones (a DATA frame with END_STREAM). Closing it
+    // with RST_STREAM(NO_ERROR) instead left clients whose request body ended in a DATA frame waiting
+    // forever for the end of the response.
+    const onWantTrailers = (): void => {
+      stream.sendTrailers(trailers ?? {});
+    };
+    stream.on('wantTrailers', onWantTrailers);
+    // The body is read only once the upstream is connected: until then it stays in the client's stream,
+    // so an unreachable sandbox has consumed nothing and --fallback baseline can send all of it.
+    const pipeBody = (): void => {
+      stream.pipe(upstream);
+    };
+    if (!endStream) {
+      if (connectedSessions.has(session)) pipeBody();
+      else session.once('connect', pipeBody);
+    }
 
+    // Client cancelled (RST_STREAM) or went away: cancel upstream too, so the server sees it.
+    const onClientClose = (): void => {
+      if (!upstream.closed) upstream.close(stream.rstCode && stream.rstCode !== NGHTTP2_NO_ERROR ? stream.rstCode : NGHTTP2_CANCEL);
+    };
     upstream.on('close', () => {
       const code = upstream.rstCode ?? NGHTTP2_NO_ERROR;
       if (!responded) {
@@ -274,10 +302,21 @@ export class H2Forwarder {
           return;
         }
         // Never reached the upstream (connect failure, refused stream): answer promptly, never hang.
-        const timeout = deadlinePassed || timedOut.has(session);
-        const errorCode: SidecarErrorCode = sandbox
-          ? timeout ? 'LANEWAY_ERR_SANDBOX_TIMEOUT' : 'LANEWAY_ERR_SANDBOX_UNREACHABLE'
-          : timeout ? 'LANEWAY_ERR_BASELINE_TIMEOUT' : 'LANEWAY_ERR_BASELINE_UNREACHABLE';
+        const neverConnected = !connectedSessions.has(session);
+        const failure = deadlinePassed ? 'ETIMEDOUT' : neverConnected ? (timedOut.has(session) ? 'UND_ERR_CONNECT_TIMEOUT' : 'ECONNREFUSED') : '';
+        if (neverConnected && mayFallBack(ctx.fallbackToBaseline, sandbox, failure, stream.readableDidRead)) {
+          ctx.log.warn({ sandbox: routed.route?.sandbox, target: target?.address }, 'sandbox unreachable; falling back to baseline');
+          clearTimeout(deadline);
+          finished = true;
+          this.inFlight--;
+          stream.off('wantTrailers', onWantTrailers);
+          stream.off('close', onClientClose);
+          session.off('connect', pipeBody);
+          delete out[HOPS_HEADER];
+          this.#dispatch(stream, out, endStream, appPort, NO_ROUTE, false, true, grpc, ours);
+          return;
+        }
+        const errorCode = upstreamFailureOf(sandbox, failure);
         ctx.stats.upstreamError(errorCode);
         this.#fail(stream, routed, errorCode, grpc);
         finish(Decision.error);
@@ -287,13 +326,10 @@ export class H2Forwarder {
         ours.reset = true;
         stream.close(code); // upstream reset → reset the client stream
       }
-      finish(sandbox ? Decision.sandbox : Decision.baseline);
+      finish(sandbox ? Decision.sandbox : fellBack ? Decision.fallback : Decision.baseline);
     });
     upstream.on('error', () => {});
-    // Client cancelled (RST_STREAM) or went away: cancel upstream too, so the server sees it.
-    stream.on('close', () => {
-      if (!upstream.closed) upstream.close(stream.rstCode && stream.rstCode !== NGHTTP2_NO_ERROR ? stream.rstCode : NGHTTP2_CANCEL);
-    });
+    stream.on('close', onClientClose);
   }
 
   #fail(stream: ServerHttp2Stream, routed: Routed, code: SidecarErrorCode, grpc: boolean): void {

@@ -3,7 +3,8 @@ import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { dropConnectionListed, HOPS_HEADER, isHopByHopResponseHeader, requestProblem, scanHeaders, type InboundHeaders } from './headers.js';
+import { dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, type InboundHeaders } from './headers.js';
+import { FALLBACK_HEADER, mayFallBack, pushForwardingHeaders, upstreamFailureOf } from './outcome.js';
 import { Decision } from './metrics.js';
 import { REFUSE, SANDBOX, type Routed } from './router.js';
 import type { ForwardContext } from './forward.js';
@@ -58,26 +59,32 @@ export class Tunneler {
       this.#refuse(client, routed, routed.error as SidecarErrorCode);
       return;
     }
-    const sandbox = decision === SANDBOX;
+    // A Content-Length body comes before whatever follows the request; Node hands it over inside `head`.
+    const bodyLength = inbound.hasBody ? Number(req.headers['content-length']) : 0;
+    const inHead = Math.min(bodyLength, head.length);
+    this.#open(req, client, inbound, head, inHead, bodyLength - inHead, appPort, routed, decision === SANDBOX, false);
+  }
+
+  /** Sends the upgrade request to the sandbox or the baseline; `fellBack`: the sandbox was unreachable and --fallback baseline chose the app. */
+  #open(req: IncomingMessage, client: Duplex, inbound: InboundHeaders, head: Buffer, inHead: number, bodyAfterHead: number, appPort: number, routed: Routed, sandbox: boolean, fellBack: boolean): void {
+    const ctx = this.#ctx;
     const host = sandbox ? routed.target!.host.replace(/^\[|\]$/g, '') : this.#options.appHost;
     const port = sandbox ? routed.target!.port : appPort;
 
     // Hop-by-hop headers were dropped by the scan; the upgrade pair goes back in (unless it only asked for h2c).
-    const headers = inbound.forward;
+    const headers = inbound.forward.slice();
     const upgrade = inbound.upgrade === undefined ? undefined : withoutH2c(inbound.upgrade);
     if (upgrade !== undefined) headers.push('connection', 'upgrade', 'upgrade', upgrade);
     else headers.push('connection', 'close');
-    this.#addForwardingHeaders(req, inbound, headers, sandbox);
+    pushForwardingHeaders(headers, req.socket.remoteAddress, inbound, sandbox);
 
-    // A Content-Length body comes before whatever follows the request; Node hands it over inside `head`.
-    let bodyLeft = inbound.hasBody ? Number(req.headers['content-length']) : 0;
-    const inHead = Math.min(bodyLeft, head.length);
-    bodyLeft -= inHead;
+    let bodyLeft = bodyAfterHead;
     const rest = head.subarray(inHead);
 
     const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers, setHost: false, agent: false });
-    const counted = sandbox ? Decision.sandbox : Decision.baseline;
+    const counted = sandbox ? Decision.sandbox : fellBack ? Decision.fallback : Decision.baseline;
     const sandboxName = sandbox ? routed.route!.sandbox : undefined;
+    let streamedBody = false;
     let connected = false;
     let answered = false;
     let relayed = false;
@@ -98,21 +105,30 @@ export class Tunneler {
         client.destroy(); // mid-response: closing is the only honest signal left
         return;
       }
-      const timeout = err.code === 'ETIMEDOUT';
-      const code: SidecarErrorCode = sandbox
-        ? timeout ? 'LANEWAY_ERR_SANDBOX_TIMEOUT' : 'LANEWAY_ERR_SANDBOX_UNREACHABLE'
-        : timeout ? 'LANEWAY_ERR_BASELINE_TIMEOUT' : 'LANEWAY_ERR_BASELINE_UNREACHABLE';
+      // The connect timer above reports ETIMEDOUT before connecting; undici's code for that is the connect-phase one.
+      const failure = !connected && err.code === 'ETIMEDOUT' ? 'UND_ERR_CONNECT_TIMEOUT' : (err.code ?? '');
+      if (!connected && mayFallBack(ctx.fallbackToBaseline, sandbox, failure, streamedBody)) {
+        ctx.log.warn({ sandbox: routed.route?.sandbox, target: routed.target?.address, code: err.code }, 'sandbox unreachable; falling back to baseline');
+        client.off('data', onData);
+        client.off('close', onClientClose);
+        this.#open(req, client, inbound, head, inHead, bodyAfterHead, appPort, NO_ROUTE, false, true);
+        return;
+      }
+      const code = upstreamFailureOf(sandbox, failure);
       ctx.stats.upstreamError(code);
       this.#refuse(client, routed, code);
     });
-    client.once('close', () => upstream.destroy());
+    const onClientClose = (): void => {
+      upstream.destroy();
+    };
+    client.once('close', onClientClose);
 
     // Only a 101 switches protocols (RFC 9110 §15.2.2): until then no further client byte reaches the upstream.
     upstream.once('upgrade', (res: IncomingMessage, socket: Socket, upstreamHead: Buffer) => {
       answered = true;
       ctx.stats.tunnels++;
       ctx.stats.requests[counted]!++;
-      client.write(responseHead(res, sandboxName, false), 'latin1');
+      client.write(responseHead(res, sandboxName, fellBack, false), 'latin1');
       if (upstreamHead.length > 0) client.write(upstreamHead);
       if (rest.length > 0) socket.write(rest);
       // Idle in both directions for the limit: each socket's own timer sees the bytes it reads or writes.
@@ -134,7 +150,7 @@ export class Tunneler {
       answered = true;
       res.socket.setTimeout(0);
       ctx.stats.requests[counted]!++;
-      client.write(responseHead(res, sandboxName, true), 'latin1');
+      client.write(responseHead(res, sandboxName, fellBack, true), 'latin1');
       res.on('error', () => client.destroy());
       res.once('end', () => (relayed = true));
       res.pipe(client);
@@ -142,12 +158,9 @@ export class Tunneler {
     });
 
     if (inHead > 0) upstream.write(head.subarray(0, inHead));
-    if (bodyLeft === 0) {
-      upstream.end();
-      return;
-    }
     // Rare: the body is longer than the first read. Stream the remainder; bytes past it belong to the new protocol.
     const onData = (chunk: Buffer): void => {
+      streamedBody = true;
       const take = Math.min(bodyLeft, chunk.length);
       bodyLeft -= take;
       if (bodyLeft > 0) {
@@ -162,18 +175,11 @@ export class Tunneler {
       if (take < chunk.length) client.unshift(chunk.subarray(take));
       upstream.end(chunk.subarray(0, take));
     };
-    client.on('data', onData);
-  }
-
-  /** The same forwarding headers as the plain HTTP/1.1 path (forward.ts). */
-  #addForwardingHeaders(req: IncomingMessage, inbound: InboundHeaders, headers: string[], sandbox: boolean): void {
-    const peer = req.socket.remoteAddress;
-    if (peer !== undefined) {
-      headers.push('x-forwarded-for', peer);
-      if (inbound.forwarded) headers.push('forwarded', peer.includes(':') ? `for="[${peer}]"` : `for=${peer}`);
+    if (bodyLeft === 0) {
+      upstream.end();
+      return;
     }
-    headers.push('via', '1.1 laneway');
-    if (sandbox) headers.push(HOPS_HEADER, String(inbound.hops + 1));
+    client.on('data', onData);
   }
 
   #refuse(client: Duplex, routed: Routed, code: SidecarErrorCode): void {
@@ -195,7 +201,7 @@ export class Tunneler {
  * handshake); any other response loses its hop-by-hop headers and says `connection: close`. Without a
  * Content-Length the body is delimited by the close (RFC 9112 §6.3), since Node has already de-chunked it.
  */
-function responseHead(res: IncomingMessage, sandbox: string | undefined, closing: boolean): string {
+function responseHead(res: IncomingMessage, sandbox: string | undefined, fellBack: boolean, closing: boolean): string {
   const raw = res.rawHeaders;
   const kept: string[] = [];
   let connection: string | undefined;
@@ -211,6 +217,7 @@ function responseHead(res: IncomingMessage, sandbox: string | undefined, closing
   let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}\r\n`;
   for (let i = 0; i < kept.length; i += 2) head += `${kept[i]}: ${kept[i + 1]}\r\n`;
   if (sandbox !== undefined) head += `laneway-sandbox: ${sandbox}\r\n`;
+  else if (fellBack) head += `${FALLBACK_HEADER}: 1\r\n`;
   if (closing) head += 'connection: close\r\n';
   return `${head}\r\n`;
 }
