@@ -1,7 +1,8 @@
 // `laneway demo` (`npm start`): starts the mini-mesh, forks orders as sandbox orders-pr-1, shows both paths and curl lines, runs until Ctrl-C.
 import { ConfigError } from '../core/errors.js';
 import { parseFlags, parsePositiveInt, type FlagSpec } from '../core/flags.js';
-import { BAGGAGE_KEY, ChildFailed, formatPath, Mesh, portIsFree } from './mesh.js';
+import { BAGGAGE_KEY, formatPath, Mesh } from './mesh.js';
+import { portIsFree, ProcessFailedError } from '../core/process.js';
 
 const USAGE = `usage: laneway demo [--port <n>] [--verbose]
 
@@ -117,7 +118,7 @@ export async function runDemo(argv: string[]): Promise<void> {
     if (stopping) return; // Ctrl-C during startup: shutdown() reports and exits.
     stopping = true;
     await mesh.stop();
-    const detail = err instanceof ChildFailed && err.output.trim() !== '' ? `\n--- its output ---\n${err.output.trimEnd()}` : '';
+    const detail = err instanceof ProcessFailedError && err.output.trim() !== '' ? `\n--- its output ---\n${err.output.trimEnd()}` : '';
     throw new Error(`${(err as Error).message}${detail}`);
   }
   // Keep the process alive until a signal arrives; the children's pipes keep the event loop busy anyway.

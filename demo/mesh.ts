@@ -1,13 +1,13 @@
 // The local mini-mesh as real child processes (control plane, a chain of services each behind a sidecar, forks), shared by `laneway demo` and the e2e tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 import type { Reply } from './service.js';
+import { waitFor } from '../core/poll.js';
+import { freePort, ManagedProcess, ProcessFailedError } from '../core/process.js';
 
 /**
  * `dist/`, whether this module runs compiled (dist/demo/mesh.js, from `laneway demo`) or as source
@@ -23,28 +23,8 @@ const PARENT_GUARD = pathToFileURL(join(DIST, 'demo', 'parent-guard.js')).href;
 export const NAMESPACE = 'default';
 /** The baggage member the sidecars read by default (`--routing-key-name`). */
 export const BAGGAGE_KEY = 'laneway';
-/** Startup on a busy 2-core machine: a cold Node process loading Fastify and SQLite can take seconds. */
-const READY_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 5_000;
-const OUTPUT_TAIL_BYTES = 32 * 1024;
-
 // ---------------------------------------------------------------------------------------------------
-// Child processes
-
-/** Every child any mesh started, so that an exiting parent never leaves one behind. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // 'exit' handlers run synchronously: kill() is all that can still happen there.
-    process.once('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-}
+// Child processes (core/process.ts does the work; a Child adds the demo's environment and parent guard)
 
 /** Children inherit our environment minus LANEWAY_*: a stray LANEWAY_ROUTES_FILE must not change a demo sidecar. */
 function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -55,27 +35,17 @@ function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 export type OutputSink = (label: string, text: string) => void;
 
-/** One child process: the tail of its output (for error messages) and a clean stop. */
+/** One child process of the mesh: a Node entry point started with the parent guard. */
 export class Child {
   readonly label: string;
-  readonly process: ChildProcess;
-  readonly exited: Promise<void>;
-  #tail = '';
+  readonly #proc: ManagedProcess;
 
   private constructor(label: string, args: string[], env: NodeJS.ProcessEnv, sink: OutputSink | undefined, group: Set<Child> | undefined) {
     this.label = label;
     // parent-guard: the child stops itself if we die without stopping it (SIGKILL).
-    this.process = spawn(process.execPath, ['--import', PARENT_GUARD, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    track(this.process);
+    const child = spawn(process.execPath, ['--import', PARENT_GUARD, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = new ManagedProcess(label, child, sink === undefined ? undefined : (text) => sink(label, text));
     group?.add(this);
-    this.exited = once(this.process, 'exit').then(() => undefined);
-    const onData = (chunk: Buffer): void => {
-      const text = chunk.toString();
-      this.#tail = (this.#tail + text).slice(-OUTPUT_TAIL_BYTES);
-      sink?.(label, text);
-    };
-    this.process.stdout!.on('data', onData);
-    this.process.stderr!.on('data', onData);
   }
 
   /** Starts `node <args>`; resolves with the first match of `ready` in its output. */
@@ -88,84 +58,36 @@ export class Child {
   ): Promise<{ child: Child; match: RegExpExecArray }> {
     const child = new Child(label, args, opts.env ?? {}, opts.sink, opts.group);
     try {
-      const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${label}: not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-        const check = (): void => {
-          const m = ready.exec(child.#tail);
-          if (m === null) return;
-          clearTimeout(timer);
-          child.process.stdout!.off('data', check);
-          child.process.stderr!.off('data', check);
-          resolve(m);
-        };
-        child.process.stdout!.on('data', check);
-        child.process.stderr!.on('data', check);
-        child.process.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          reject(new Error(`${label} exited (${signal ?? code}) before it was ready`));
-        });
-      });
-      return { child, match };
+      return { child, match: await child.#proc.waitReady(ready) };
     } catch (err) {
       await child.stop();
-      throw new ChildFailed((err as Error).message, child.output());
+      throw err;
     }
   }
 
+  get process(): ChildProcess {
+    return this.#proc.process;
+  }
+
+  get exited(): Promise<unknown> {
+    return this.#proc.exited;
+  }
+
   get pid(): number | undefined {
-    return this.process.pid;
+    return this.#proc.pid;
   }
 
   get alive(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
+    return this.#proc.alive;
   }
 
   output(): string {
-    return this.#tail;
+    return this.#proc.output();
   }
 
   /** SIGTERM (or `signal`), then SIGKILL if it has not exited after STOP_TIMEOUT_MS. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (!this.alive) return;
-    this.process.kill(signal);
-    const timer = setTimeout(() => this.process.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-/** A child that failed to start; `output` is what it printed, which usually says why. */
-export class ChildFailed extends Error {
-  readonly output: string;
-  constructor(message: string, output: string) {
-    super(message);
-    this.name = 'ChildFailed';
-    this.output = output;
-  }
-}
-
-/** A port that was free a moment ago (listen on 0, close). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** True when nothing listens on 127.0.0.1:`port` and we may bind it. */
-export async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer();
-  try {
-    server.listen(port, '127.0.0.1');
-    await once(server, 'listening');
-    server.close();
-    await once(server, 'close');
-    return true;
-  } catch {
-    return false;
+    await this.#proc.stop(signal);
   }
 }
 
@@ -347,7 +269,7 @@ export class Mesh {
         return;
       } catch (err) {
         const fixed = name === this.chain[0] && this.#options.entryPort !== undefined;
-        if (fixed || attempt >= 3 || !(err instanceof ChildFailed) || !/EADDRINUSE/.test(err.output)) throw err;
+        if (fixed || attempt >= 3 || !(err instanceof ProcessFailedError) || !/EADDRINUSE/.test(err.output)) throw err;
         sidecarPorts.set(name, await freePort());
         const caller = this.chain[this.chain.indexOf(name) - 1];
         if (caller !== undefined) {
@@ -494,22 +416,6 @@ export class Mesh {
     return { status: res.statusCode, text: await res.body.text() };
   }
 
-}
-
-/** Polls `check` every 20 ms until it returns true (errors count as "not yet"): route pushes take milliseconds, so this rarely waits more than a round or two. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let ok = false;
-    try {
-      ok = await check();
-    } catch {
-      ok = false;
-    }
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** `web → orders-v2 → payments` */

@@ -1,6 +1,6 @@
 // Child processes for the servers under test: spawn, wait until ready, read their CPU time and RSS from /proc, stop.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import { ManagedProcess, ProcessFailedError, startProcess } from '../../core/process.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -20,15 +20,9 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-// A crashed or interrupted bench must not leave servers behind on the shared machine.
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /**
  * Spawns `command args` and resolves once `ready(output)` returns a value (e.g. a port parsed from
- * "listening on …"), or once `probe()` succeeds when the server is silent at its log level.
+ * "listening on …"), or once a probe succeeds when the server is silent at its log level.
  */
 export async function startChild<T>(
   name: string,
@@ -37,57 +31,31 @@ export async function startChild<T>(
   ready: (output: string) => Promise<T | undefined> | T | undefined,
   timeoutMs = 20_000,
 ): Promise<{ child: Child; value: T }> {
-  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(proc);
-  let out = '';
-  let exited = false;
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  // Keep only the tail: a chatty server must not grow the bench's own memory.
-  const trim = setInterval(() => {
-    if (out.length > 64_000) out = out.slice(-32_000);
-  }, 1000).unref();
-  proc.once('exit', () => {
-    exited = true;
-    running.delete(proc);
-    clearInterval(trim);
-  });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (exited) throw new Error(`${name} exited before it was ready:\n${out.slice(-2000)}`);
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`${name} not ready after ${timeoutMs} ms:\n${out.slice(-2000)}`);
-    }
-    const value = await ready(out);
-    if (value !== undefined) {
-      const child: Child = {
-        name,
-        process: proc,
-        pid: proc.pid as number,
-        output: () => out,
-        exited: () => exited,
-        async stop() {
-          if (exited) return;
-          const done = once(proc, 'exit');
-          proc.kill('SIGTERM');
-          const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
-          await done;
-          clearTimeout(timer);
-        },
-      };
-      return { child, value };
-    }
-    await sleep(25);
+  let started: { proc: ManagedProcess; ready: T };
+  try {
+    started = await startProcess(name, command, args, ready, { timeoutMs });
+  } catch (err) {
+    if (err instanceof ProcessFailedError) throw new Error(`${err.message}:\n${err.output.slice(-2000)}`);
+    throw err;
   }
+  const { proc } = started;
+  const child: Child = {
+    name,
+    process: proc.process,
+    pid: proc.pid as number,
+    output: () => proc.output(),
+    exited: () => !proc.alive,
+    async stop() {
+      await proc.stop('SIGTERM', 3000);
+    },
+  };
+  return { child, value: started.ready };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from '../../core/process.js';
 
 /** A port that was free a moment ago, for servers that cannot print the port they got: the demo mesh's helper, shared. */
-export { freePort } from '../../demo/mesh.js';
+export { freePort } from '../../core/process.js';
 
 /** "listening on http://127.0.0.1:PORT" or "listening PORT" in a child's output → the port. */
 export function listeningPort(output: string): number | undefined {

@@ -1,5 +1,6 @@
 // Push suite: PUT /v1/sandboxes/:name on a real control plane → every one of 1,000 SSE watchers has the upsert; p50/p99 per change.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { until } from '../../core/poll.js';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,13 +68,9 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await sleep(2);
-  }
-  return true;
+/** Watchers' events arrive within milliseconds: poll every 2 ms so waiting adds nothing measurable. */
+function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  return until(condition, { timeoutMs, intervalMs: 2 });
 }
 
 export async function push(ctx: BaseContext): Promise<SuiteResult<PushData>> {

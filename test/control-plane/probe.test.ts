@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { afterAll, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { freePort } from '../helpers/processes.js';
-import { call, listenApp, removeTempDirs, sleep } from './helpers.js';
+import { call, listenApp, removeTempDirs } from './helpers.js';
+import { poll } from '../../core/poll.js';
 
 const servers: Server[] = [];
 let app: FastifyInstance | undefined;
@@ -24,13 +25,9 @@ afterAll(async () => {
 });
 
 async function until(url: string, name: string, predicate: (s: any) => boolean, timeoutMs = 10_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await call(url, 'GET', `/v1/sandboxes/${name}`);
-    if (predicate(body)) return body;
-    if (Date.now() > deadline) throw new Error(`timed out; last status ${JSON.stringify(body.status)}`);
-    await sleep(50);
-  }
+  const { ok, value } = await poll(async () => (await call(url, 'GET', `/v1/sandboxes/${name}`)).body, predicate, { timeoutMs, intervalMs: 50 });
+  if (!ok) throw new Error(`timed out; last status ${JSON.stringify(value?.status)}`);
+  return value;
 }
 
 it('goes Ready when all targets accept TCP, back to Pending with reasons when one stops', async () => {

@@ -7,7 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { createServer } from 'node:net';
 import { expect, it } from 'vitest';
 import { request } from 'undici';
-import { DIST, waitFor } from '../../demo/mesh.js';
+import { DIST } from '../../demo/mesh.js';
+import { waitFor } from '../../core/poll.js';
 import { runLaneway, startLaneway } from '../helpers/processes.js';
 
 /** Every live descendant of `root` (Linux /proc): the processes the demo started, and theirs. */

@@ -1,6 +1,7 @@
 // End-to-end behaviour of the mini-mesh when things change under traffic: a sandbox deleted, a fork killed, the control plane restarted.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Mesh, waitFor } from '../../demo/mesh.js';
+import { Mesh } from '../../demo/mesh.js';
+import { waitFor } from '../../core/poll.js';
 import { drive, mismatches, type Sent } from '../helpers/traffic.js';
 
 const BASELINE = ['web', 'orders', 'payments'];

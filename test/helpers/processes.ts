@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
+import { ManagedProcess, ProcessFailedError, startProcess } from '../../core/process.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -13,59 +14,40 @@ export interface Started {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** A port that was free a moment ago: the demo mesh's helper, shared. */
-export { freePort } from '../../demo/mesh.js';
+export { freePort } from '../../core/process.js';
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
+/** A failed start, with what the child printed in the message (vitest shows only the message). */
+function withOutput(err: unknown): unknown {
+  return err instanceof ProcessFailedError ? new Error(`${err.message}:\n${err.output}`) : err;
+}
 
 /**
- * Collects a child's stdout + stderr and resolves once it matches `ready`, with a reader of all output
- * so far; rejects when the child exits first or `timeoutMs` passes (the message carries the output).
+ * Adopts a spawned child (stdout and stderr piped) and resolves once its output matches `ready`, with
+ * a reader of all output so far; rejects when the child exits first or `timeoutMs` passes.
  */
-export function waitForOutput(child: ChildProcess, ready: RegExp, label: string, timeoutMs: number): Promise<() => string> {
-  let out = '';
-  const onData = (d: Buffer): void => {
-    out += d.toString();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${ready} from ${label}:\n${out}`)), timeoutMs);
-    const check = (): void => {
-      if (!ready.test(out)) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', check);
-      child.stderr!.off('data', check);
-      resolve(() => out);
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${label} exited with ${code} before ready:\n${out}`));
-    });
-  });
+export async function waitForOutput(child: ChildProcess, ready: RegExp, label: string, timeoutMs: number): Promise<() => string> {
+  const proc = new ManagedProcess(label, child);
+  try {
+    await proc.waitReady(ready, timeoutMs);
+  } catch (err) {
+    throw withOutput(err);
+  }
+  return () => proc.output();
 }
 
 /** Runs `laneway <args>` and resolves once a line of its output matches `ready`. */
 export async function startLaneway(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Started> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  const exited = once(child, 'exit');
-  void exited.then(() => running.delete(child));
-  const output = await waitForOutput(child, ready, `laneway ${args.join(' ')}`, timeoutMs);
+  let proc: ManagedProcess;
+  try {
+    ({ proc } = await startProcess(`laneway ${args.join(' ')}`, process.execPath, [CLI, ...args], ready, { env: { ...process.env, ...env }, timeoutMs }));
+  } catch (err) {
+    throw withOutput(err);
+  }
   return {
-    child,
-    output,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const [code] = await exited;
-      return code as number | null;
-    },
+    child: proc.process,
+    output: () => proc.output(),
+    // Tests observe how a process stops (drain, exit code): no SIGKILL escalation within a test's time.
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => proc.stop(signal, 60_000),
   };
 }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort, startLaneway, startSidecar, type SidecarProcess, type Started } from '../helpers/processes.js';
+import { until as pollUntil } from '../../core/poll.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'laneway-int-'));
@@ -39,13 +40,11 @@ async function servedBy(key: string | undefined, port = sidecar.port): Promise<s
   return body.name ?? body.error?.code ?? `status ${res.statusCode}`;
 }
 
+/** Milliseconds until `check` held (polled every `stepMs`: push latency is what some tests measure). */
 async function until(check: () => Promise<boolean>, timeoutMs = 5000, stepMs = 2): Promise<number> {
   const started = performance.now();
-  while (performance.now() - started < timeoutMs) {
-    if (await check()) return performance.now() - started;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error('condition not met in time');
+  if (!(await pollUntil(check, { timeoutMs, intervalMs: stepMs }))) throw new Error('condition not met in time');
+  return performance.now() - started;
 }
 
 async function routesInfo(admin: string): Promise<Record<string, unknown>> {

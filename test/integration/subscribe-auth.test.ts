@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startSidecar, type SidecarProcess } from '../helpers/processes.js';
+import { poll } from '../../core/poll.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 import { removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
 
@@ -31,14 +32,9 @@ async function routes(admin: string): Promise<{ loaded: boolean; lastError: stri
   return (await (await request(`${admin}/routes`)).body.json()) as { loaded: boolean; lastError: string | null };
 }
 
+/** The last value read, once `ok` holds or after `timeoutMs` (the assertion then shows what it was). */
 async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await read();
-  while (!ok(last) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    last = await read();
-  }
-  return last;
+  return (await poll(read, ok, { timeoutMs, intervalMs: 50 })).value as T;
 }
 
 async function sidecar(token?: string): Promise<SidecarProcess> {

@@ -10,6 +10,7 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import { request } from 'undici';
 import { CLI, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
+import { until as pollUntil } from '../../core/poll.js';
 
 const BIG_BODY = 'x'.repeat(32 * 1024);
 const dir = mkdtempSync(join(tmpdir(), 'laneway-limits-'));
@@ -120,13 +121,8 @@ async function metric(sidecar: SidecarProcess, name: string): Promise<number> {
   return match === null ? Number.NaN : Number(match[1]);
 }
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
+function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  return pollUntil(check, { timeoutMs, intervalMs: 50 });
 }
 
 function h2connect(sidecar: SidecarProcess): Promise<ClientHttp2Session> {

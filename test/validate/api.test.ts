@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { waitFor } from '../../demo/mesh.js';
+import { waitFor } from '../../core/poll.js';
 import { runLaneway } from '../helpers/processes.js';
 import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
 import { catalogPlan, startLane, workdir, type Lane } from './fixture.js';
