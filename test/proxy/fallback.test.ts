@@ -1,7 +1,7 @@
 // `--fallback baseline` behaves the same on every protocol: HTTP/1, HTTP/2 (with and without a body, gRPC-shaped) and
 // upgrades. An unreachable sandbox is answered by the baseline with `laneway-fallback: 1`; without the flag it is an error.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
@@ -9,6 +9,7 @@ import http2 from 'node:http2';
 import { request } from 'undici';
 import { freePort, startLaneway, type Started } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
+import { writeRoutesFile } from '../helpers/routes.js';
 
 let app: Upstream;
 let h2app: http2.Http2Server;
@@ -52,14 +53,9 @@ beforeAll(async () => {
   const h2port = (h2app.address() as { port: number }).port;
   const dead1 = await freePort();
   const dead2 = await freePort();
-  writeFileSync(
-    join(dir, 'routes.json'),
-    JSON.stringify({
-      workload: 'default/orders',
-      revision: 1,
-      routes: [{ key: 'keyDead', sandbox: 'pr-dead', targets: { [String(app.port)]: `127.0.0.1:${dead1}`, [String(h2port)]: `127.0.0.1:${dead2}` } }],
-    }),
-  );
+  writeRoutesFile(join(dir, 'routes.json'), [
+    { key: 'keyDead', sandbox: 'pr-dead', targets: { [String(app.port)]: `127.0.0.1:${dead1}`, [String(h2port)]: `127.0.0.1:${dead2}` } },
+  ]);
   [withFallback, without] = await Promise.all([sidecar(['--fallback', 'baseline']), sidecar([])]);
 });
 

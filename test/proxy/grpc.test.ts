@@ -1,6 +1,6 @@
 // h2c and gRPC through a real sidecar process with real @grpc/grpc-js clients and servers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http2 from 'node:http2';
@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { freePort, startSidecar, type SidecarProcess } from '../helpers/processes.js';
+import { writeRoutesFile } from '../helpers/routes.js';
 
 // Messages are JSON: the test needs real gRPC framing, trailers and streaming, not protobuf.
 const json = {
@@ -105,17 +106,10 @@ beforeAll(async () => {
   fork = await startGrpcServer('fork', events);
   const dead = await freePort();
   const routes = join(dir, 'routes.json');
-  writeFileSync(
-    routes,
-    JSON.stringify({
-      workload: 'default/orders',
-      revision: 1,
-      routes: [
-        { key: 'g1', sandbox: 'pr-grpc', targets: { [String(baseline.port)]: `127.0.0.1:${fork.port}` } },
-        { key: 'gdead', sandbox: 'pr-dead', targets: { [String(baseline.port)]: `127.0.0.1:${dead}` } },
-      ],
-    }),
-  );
+  writeRoutesFile(routes, [
+    { key: 'g1', sandbox: 'pr-grpc', targets: { [String(baseline.port)]: `127.0.0.1:${fork.port}` } },
+    { key: 'gdead', sandbox: 'pr-dead', targets: { [String(baseline.port)]: `127.0.0.1:${dead}` } },
+  ]);
   sidecar = await startSidecar({ appPort: baseline.port, extra: ['--routes-file', routes, '--connect-timeout', '1s'] });
   client = new EchoClient(`127.0.0.1:${sidecar.port}`, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
@@ -256,7 +250,7 @@ describe('HTTP/1.1 and h2c on one port', () => {
     await once(app, 'listening');
     const appPort = (app.address() as { port: number }).port;
     const routes = join(dir, 'mixed.json');
-    writeFileSync(routes, JSON.stringify({ workload: 'default/orders', revision: 1, routes: [] }));
+    writeRoutesFile(routes, []);
     sc = await startSidecar({ appPort, extra: ['--routes-file', routes] });
   });
   afterAll(async () => {

@@ -1,6 +1,6 @@
 // Lane isolation on HTTP/1 through a real sidecar: failed upgrades, header-count limit, protected carriers, bad targets, key precedence.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { WebSocketServer } from 'ws';
 import { freePort, startSidecar, type SidecarProcess } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
+import { writeRoutesFile } from '../helpers/routes.js';
 import { HeaderRules, scanHeaders } from '../../proxy/headers.js';
 
 let baseline: Upstream;
@@ -47,19 +48,12 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
   const rawPort = (raw.address() as { port: number }).port;
   const routes = join(dir, 'routes.json');
-  writeFileSync(
-    routes,
-    JSON.stringify({
-      workload: 'default/orders',
-      revision: 1,
-      routes: [
-        { key: 'keyA', sandbox: 'pr-a', targets: { [String(baseline.port)]: `127.0.0.1:${forkA.port}` } },
-        { key: 'keyB', sandbox: 'pr-b', targets: { [String(baseline.port)]: `127.0.0.1:${forkB.port}` } },
-        { key: 'keyDead', sandbox: 'pr-dead', targets: { [String(baseline.port)]: `127.0.0.1:${await freePort()}` } },
-        { key: 'keyRaw', sandbox: 'pr-raw', targets: { [String(baseline.port)]: `127.0.0.1:${rawPort}` } },
-      ],
-    }),
-  );
+  writeRoutesFile(routes, [
+    { key: 'keyA', sandbox: 'pr-a', targets: { [String(baseline.port)]: `127.0.0.1:${forkA.port}` } },
+    { key: 'keyB', sandbox: 'pr-b', targets: { [String(baseline.port)]: `127.0.0.1:${forkB.port}` } },
+    { key: 'keyDead', sandbox: 'pr-dead', targets: { [String(baseline.port)]: `127.0.0.1:${await freePort()}` } },
+    { key: 'keyRaw', sandbox: 'pr-raw', targets: { [String(baseline.port)]: `127.0.0.1:${rawPort}` } },
+  ]);
   sidecar = await startSidecar({ appPort: baseline.port, extra: ['--routes-file', routes] });
 });
 

@@ -1,7 +1,7 @@
 // Bounded resources under hostile or broken clients, through real sidecars: client timeouts, pipelining,
 // 1xx floods, HTTP/2 stream limits, per-stream deadlines, rapid reset, oversized h2 headers, connection cap.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -10,6 +10,7 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import { request } from 'undici';
 import { CLI, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
+import { writeRoutesFile } from '../helpers/routes.js';
 import { until as pollUntil } from '../../core/poll.js';
 
 const BIG_BODY = 'x'.repeat(32 * 1024);
@@ -63,17 +64,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => processing.listen(0, '127.0.0.1', resolve));
   const routes = join(dir, 'routes.json');
-  writeFileSync(
-    routes,
-    JSON.stringify({
-      workload: 'default/orders',
-      revision: 1,
-      routes: [
-        { key: 'keyH2', sandbox: 'pr-h2', targets: { [String(app.port)]: `127.0.0.1:${(h2app.address() as { port: number }).port}` } },
-        { key: 'key102', sandbox: 'pr-102', targets: { [String(app.port)]: `127.0.0.1:${(processing.address() as { port: number }).port}` } },
-      ],
-    }),
-  );
+  writeRoutesFile(routes, [
+    { key: 'keyH2', sandbox: 'pr-h2', targets: { [String(app.port)]: `127.0.0.1:${(h2app.address() as { port: number }).port}` } },
+    { key: 'key102', sandbox: 'pr-102', targets: { [String(app.port)]: `127.0.0.1:${(processing.address() as { port: number }).port}` } },
+  ]);
   const flags = ['--routes-file', routes];
   [strict, roomy] = await Promise.all([
     startSidecar({
