@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { compileAllowTargets, type TargetPolicy } from '../model/allow-targets.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
 import { ValidateError } from './errors.js';
-import { ACTIONS, type ActionName } from './actions/index.js';
+import { ACTIONS, actionModule, type ActionName } from './actions/index.js';
 import { METHODS } from './actions/request.js';
 import { parseDuration } from '../core/units.js';
 
@@ -146,16 +146,7 @@ export function loadPolicy(path: string): Policy {
 
 /** Requests a step sends: what `maxRequests` counts. */
 export function requestsOf(step: PolicyStep): number {
-  switch (step.action) {
-    case 'http':
-      return 1;
-    case 'compare':
-      return 2;
-    case 'load':
-      return 2 * (step.load?.requests ?? 0); // baseline and sandbox
-    case 'wait':
-      return 0;
-  }
+  return actionModule(step.action).requests(step);
 }
 
 /** The host a URL names; `${{ steps.* }}` left in its path does not change it. */

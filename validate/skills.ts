@@ -2,6 +2,7 @@
 import { stringify } from 'yaml';
 import type { PlanSummary } from './client.js';
 import { actionOf, type Plan } from './plan.js';
+import { actionModule } from './actions/index.js';
 
 /** The tag that makes a plan version a skill unless another is asked for. */
 export const DEFAULT_SKILL_TAG = 'stable';
@@ -36,20 +37,8 @@ function oneLine(text: string): string {
 function describeStep(plan: Plan, i: number): string {
   const step = plan.steps[i]!;
   const action = actionOf(step);
-  let what: string;
-  switch (action) {
-    case 'wait':
-      return `- \`${step.id}\`: wait until the sandbox is Ready${step.description ? ` — ${oneLine(step.description)}` : ''}`;
-    case 'http':
-      what = `${step.http!.method ?? 'GET'} ${step.http!.url}${step.http!.target === 'baseline' ? ' on the baseline' : ' in the sandbox'}`;
-      break;
-    case 'compare':
-      what = `${step.compare!.method ?? 'GET'} ${step.compare!.url} on baseline and sandbox; the JSON bodies must not differ${step.compare!.ignore?.length ? ` (ignoring ${step.compare!.ignore.join(', ')})` : ''}`;
-      break;
-    case 'load':
-      what = `${step.load!.requests} requests at ${step.load!.rate}/s to ${step.load!.url} on baseline and sandbox; latency and error rate within bounds`;
-      break;
-  }
+  const { text: what, labelled } = actionModule(action).describe(step[action]);
+  if (!labelled) return `- \`${step.id}\`: ${what}${step.description ? ` — ${oneLine(step.description)}` : ''}`;
   const checks = (step.assert ?? []).length;
   return `- \`${step.id}\` (${action}): ${what}${checks > 0 ? `; ${checks} assertion${checks === 1 ? '' : 's'}` : ''}${step.description ? ` — ${oneLine(step.description)}` : ''}`;
 }

@@ -68,6 +68,10 @@ export interface ActionModule<Input, Prepared> {
   readonly readsResponse: boolean;
   /** whether the step acts in the sandbox's context (a sandbox must be named to run it) */
   needsSandbox(input: Input): boolean;
+  /** requests the step sends once prepared: what the policy's `maxRequests` counts */
+  requests(policy: PolicyInputs): number;
+  /** one line for people (skills): what the step does; `labelled` false when the text already says which action it is */
+  describe(input: Input): { readonly text: string; readonly labelled: boolean };
   /** what the schema cannot say: references, URLs, durations, counts; throws PLAN_INVALID naming the path */
   check(input: Input, at: string, scope: CheckScope): void;
   /** typed inputs once parameters and the sandbox are substituted (`raw`); `${{ steps.* }}` may remain */

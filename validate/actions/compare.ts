@@ -129,6 +129,11 @@ export const compare: ActionModule<CompareInput, PreparedCompare> = {
   outputs: ['status', 'baselineStatus', 'differences', 'durationMs'],
   readsResponse: true,
   needsSandbox: () => true,
+  requests: () => 2, // baseline and sandbox
+  describe: (input) => ({
+    text: `${input.method ?? 'GET'} ${input.url} on baseline and sandbox; the JSON bodies must not differ${input.ignore?.length ? ` (ignoring ${input.ignore.join(', ')})` : ''}`,
+    labelled: true,
+  }),
   check(input, at, scope) {
     checkRequest(input, at, scope);
     input.ignore?.forEach((p, j) => {

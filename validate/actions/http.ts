@@ -161,6 +161,8 @@ export const http: ActionModule<HttpInput, PreparedHttp> = {
   outputs: ['status', 'durationMs'],
   readsResponse: true,
   needsSandbox: (input) => input.target !== 'baseline',
+  requests: () => 1,
+  describe: (input) => ({ text: `${input.method ?? 'GET'} ${input.url}${input.target === 'baseline' ? ' on the baseline' : ' in the sandbox'}`, labelled: true }),
   check: checkRequest,
   prepare(raw, at, scope) {
     const { request, policy } = prepareRequest(raw, at, scope);

@@ -175,6 +175,8 @@ export const load: ActionModule<LoadInput, PreparedLoad> = {
   outputs: ['durationMs'],
   readsResponse: false,
   needsSandbox: () => true,
+  requests: (policy) => 2 * (policy.load?.requests ?? 0), // baseline and sandbox
+  describe: (input) => ({ text: `${input.requests} requests at ${input.rate}/s to ${input.url} on baseline and sandbox; latency and error rate within bounds`, labelled: true }),
   check(input, at, scope) {
     checkRequest(input, at, scope);
     scope.count(input.requests, `${at}.requests`, 1);

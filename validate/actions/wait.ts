@@ -70,6 +70,8 @@ export const wait: ActionModule<WaitInput, { readonly timeoutMs: number }> = {
   outputs: ['routingKey', 'phase', 'durationMs'],
   readsResponse: false,
   needsSandbox: () => true,
+  requests: () => 0,
+  describe: () => ({ text: 'wait until the sandbox is Ready', labelled: false }),
   check(input, at, scope) {
     if (input.timeout !== undefined) scope.duration(input.timeout, `${at}.timeout`);
   },
