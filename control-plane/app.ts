@@ -13,11 +13,12 @@ import { Metrics } from './metrics.js';
 import { Prober } from './probe.js';
 import { Push } from './push.js';
 import { Registry } from './registry.js';
-import { Store } from './store.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { SandboxStorage } from './storage.js';
+import { SOLE_REPLICA } from './leadership.js';
 import { TtlSweeper } from './ttl.js';
 import admissionRoutes from './api/admission.js';
 import { sandboxesApi, toResource, type SandboxResource } from './api/sandboxes.js';
-import { PlanStore } from './plan-store.js';
 import type { PlanStorage } from '../model/plans.js';
 import { systemApi } from './api/system.js';
 import { workloadsApi } from './api/workloads.js';
@@ -25,6 +26,7 @@ import { workloadsApi } from './api/workloads.js';
 /** The parts, for the entry point's startup line and for tests that need to step a component. */
 export interface ControlPlane {
   readonly config: ControlPlaneConfig;
+  readonly store: SandboxStorage;
   readonly registry: Registry;
   readonly push: Push;
   readonly prober: Prober;
@@ -83,8 +85,11 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     return503OnClosing: false,
   });
 
-  const store = Store.open(config.dataDir);
-  app.addHook('onClose', async () => store.close());
+  const store: SandboxStorage = SqliteStore.open(config.dataDir);
+  app.addHook('onClose', async () => {
+    registry.close();
+    store.close();
+  });
 
   // Built in dependency order; the closures below run only after everything exists (at scrape, probe
   // or change time), so the forward references to `registry` are safe.
@@ -96,26 +101,31 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     metrics,
   });
   // Detailed probe reasons go to the log (and to writers); readers of the API see ready / not ready.
-  const prober = new Prober(config.probeIntervalMs, () => registry.targets(), (target, health) =>
+  // One process on its own SQLite file leads; a shared store will hand this a lease instead.
+  const leadership = SOLE_REPLICA;
+  const prober = new Prober(config.probeIntervalMs, () => registry.targets(), leadership, (target, health) =>
     logger.info({ target, ready: health.ready, reason: health.reason }, 'fork target health changed'),
   );
   let registry: Registry;
   try {
-    registry = new Registry(store, push, {
-      changed: (op, startedAt) => metrics.changed(op, startedAt),
+    registry = await Registry.open(store, {
+      restored: (workloads, routes) => push.routes.restore(workloads, routes),
+      published: (revision, deltas) => push.publish(revision, deltas),
+      changed: (cause, startedAt) => metrics.changed(cause, startedAt),
       targetsAdded: (targets) => prober.kick(targets),
     });
   } catch (err) {
     store.close(); // an unreadable store must not stay locked by a process that failed to start
     throw err;
   }
-  const ttl = new TtlSweeper(registry, config.sweepIntervalMs, app.log);
+  const ttl = new TtlSweeper(registry, config.sweepIntervalMs, app.log, leadership);
   if (tokens !== null && tokens.weak > 0) {
     app.log.warn({ tokens: tokens.weak }, `tokens shorter than ${Tokens.RECOMMENDED_LENGTH} characters are easy to guess`);
   }
 
   app.decorate('controlPlane', {
     config,
+    store,
     registry,
     push,
     prober,
@@ -125,7 +135,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
   } satisfies ControlPlane);
 
   app.addHook('onReady', async () => {
-    ttl.start(); // first sweep now: sandboxes that expired while we were down go before we serve
+    await ttl.start(); // first sweep now: sandboxes that expired while we were down go before we serve
     push.start();
     prober.start();
   });
@@ -166,7 +176,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
   await app.register(workloadsApi, { push });
   await app.register(systemApi, { registry, push, metrics });
   const services: ControlPlaneServices = {
-    plans: new PlanStore(store.db),
+    plans: store.plans,
     sandbox: (name) => {
       const record = registry.get(name);
       return record === undefined ? undefined : toResource(record, prober);

@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type ControlPlaneExtension } from './app.js';
 import { loadConfig, USAGE } from './config.js';
-import { StoreLockedError } from './store.js';
+import { StoreLockedError } from './sqlite-store.js';
 import { listenWebhook } from './api/admission.js';
 
 export async function runControlPlane(argv: string[], extensions: readonly ControlPlaneExtension[] = []): Promise<void> {

@@ -1,6 +1,7 @@
 // TCP health of fork targets: a target is ready when it accepts a connection; results feed each sandbox's phase.
 import { connect } from 'node:net';
 import { parseHostPort } from '../model/route-table.js';
+import type { Leadership } from './leadership.js';
 
 export interface TargetHealth {
   readonly ready: boolean;
@@ -26,10 +27,20 @@ export class Prober {
   #timer: NodeJS.Timeout | null = null;
 
   readonly #changed: ((target: string, health: TargetHealth) => void) | null;
+  readonly #leadership: Leadership;
 
-  /** `targets` lists the current `host:port` strings; it is called each round. `changed` hears when a target's readiness or reason changes. */
-  constructor(intervalMs: number, targets: () => Iterable<string>, changed: ((target: string, health: TargetHealth) => void) | null = null) {
+  /**
+   * `targets` lists the current `host:port` strings; it is called each round. `changed` hears when
+   * a target's readiness or reason changes. Only the lease holder probes (one prober per store).
+   */
+  constructor(
+    intervalMs: number,
+    targets: () => Iterable<string>,
+    leadership: Leadership,
+    changed: ((target: string, health: TargetHealth) => void) | null = null,
+  ) {
     this.#changed = changed;
+    this.#leadership = leadership;
     this.#intervalMs = intervalMs;
     // A probe never outlives its round, so rounds cannot pile up.
     this.#timeoutMs = Math.min(intervalMs || 2000, 2000);
@@ -55,6 +66,7 @@ export class Prober {
 
   /** Probes every current target once (forgetting targets no sandbox names any more); resolves when all answered. */
   async round(): Promise<void> {
+    if (!this.#leadership.leading) return;
     const current = new Set(this.#targets());
     for (const target of this.#health.keys()) if (!current.has(target)) this.#health.delete(target);
     await Promise.all([...current].map((target) => this.probe(target)));
@@ -62,7 +74,7 @@ export class Prober {
 
   /** Probes the targets not seen before, now. */
   kick(targets: Iterable<string>): void {
-    if (this.#intervalMs === 0) return;
+    if (this.#intervalMs === 0 || !this.#leadership.leading) return;
     for (const target of targets) if (!this.#health.has(target)) void this.probe(target);
   }
 

@@ -1,12 +1,7 @@
-// Route tables per workload, versioned: the current snapshot, a bounded delta log for Last-Event-ID resume, and SSE fan-out to watchers.
+// SSE fan-out of route-table changes to watching sidecars: encoded frames, per-workload watcher sets, heartbeats, slow-reader cut-off.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Route, RouteSnapshot } from '../model/route-table.js';
-
-/** One workload's part of a change. A sandbox forks a workload at most once, so a change has at most one delta per workload. */
-export type WorkloadDelta =
-  | { readonly workload: string; readonly type: 'upsert'; readonly route: Route }
-  | { readonly workload: string; readonly type: 'delete'; readonly route: Route };
+import { RouteCache, type EventKind, type WorkloadDelta } from './route-cache.js';
 
 export interface PushMetrics {
   /** frames of one kind written to `count` watchers */
@@ -20,11 +15,11 @@ export interface PushMetrics {
  */
 class Frame {
   readonly revision: number;
-  readonly kind: 'snapshot' | 'upsert' | 'delete';
+  readonly kind: EventKind;
   readonly text: string;
   readonly chunk: Buffer;
 
-  constructor(revision: number, kind: 'snapshot' | 'upsert' | 'delete', data: string) {
+  constructor(revision: number, kind: EventKind, data: string) {
     this.revision = revision;
     this.kind = kind;
     this.text = `id: ${revision}\nevent: ${kind}\ndata: ${data}\n\n`;
@@ -74,43 +69,6 @@ class Watcher {
   }
 }
 
-class Channel {
-  revision = 0;
-  /** sandbox name → its route for this workload */
-  readonly routes = new Map<string, Route>();
-  /** resumes from any revision in [floor, revision] are served from `log` */
-  floor = 0;
-  readonly log: Frame[] = [];
-  readonly watchers = new Set<Watcher>();
-  /** cached, invalidated by each change: 1,000 watchers connecting serialize the snapshot once */
-  #snapshotJson: string | null = null;
-  #snapshotFrame: Frame | null = null;
-  readonly workload: string;
-
-  constructor(workload: string) {
-    this.workload = workload;
-  }
-
-  snapshotJson(): string {
-    if (this.#snapshotJson === null) {
-      const routes = [...this.routes.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      const snapshot: RouteSnapshot = { workload: this.workload, revision: this.revision, routes };
-      this.#snapshotJson = JSON.stringify(snapshot);
-    }
-    return this.#snapshotJson;
-  }
-
-  snapshotFrame(): Frame {
-    if (this.#snapshotFrame === null) this.#snapshotFrame = new Frame(this.revision, 'snapshot', this.snapshotJson());
-    return this.#snapshotFrame;
-  }
-
-  invalidate(): void {
-    this.#snapshotJson = null;
-    this.#snapshotFrame = null;
-  }
-}
-
 export interface PushOptions {
   readonly deltaLogSize: number;
   readonly heartbeatIntervalMs: number;
@@ -118,8 +76,18 @@ export interface PushOptions {
   readonly metrics: PushMetrics;
 }
 
+function encodeFrame(revision: number, kind: EventKind, data: string): Frame {
+  return new Frame(revision, kind, data);
+}
+
+/**
+ * Owns the route cache (routes, snapshots, delta log) and writes its events to the watchers. Fed
+ * by the registry from the store's watch, so it pushes every committed change, whoever made it.
+ */
 export class Push {
-  readonly #channels = new Map<string, Channel>();
+  readonly routes: RouteCache<Frame>;
+  /** workload → its open streams; a workload without watchers has no entry */
+  readonly #watchers = new Map<string, Set<Watcher>>();
   readonly #options: PushOptions;
   #watcherCount = 0;
   #heartbeat: NodeJS.Timeout | null = null;
@@ -127,6 +95,7 @@ export class Push {
 
   constructor(options: PushOptions) {
     this.#options = options;
+    this.routes = new RouteCache(options.deltaLogSize, encodeFrame);
   }
 
   get watcherCount(): number {
@@ -135,86 +104,53 @@ export class Push {
 
   /** workloads with state or watchers (for the leak test: watching made-up names must not grow it) */
   get channelCount(): number {
-    return this.#channels.size;
-  }
-
-  /** Loads the state recovered from the store; the delta log starts empty (older resumes get a snapshot). */
-  restore(workloadRevisions: ReadonlyMap<string, number>, routes: Iterable<{ workload: string; route: Route }>): void {
-    for (const [workload, revision] of workloadRevisions) {
-      const channel = this.#channel(workload);
-      channel.revision = revision;
-      channel.floor = revision;
-    }
-    for (const { workload, route } of routes) this.#channel(workload).routes.set(route.sandbox, route);
-  }
-
-  /** The snapshot body (RouteSnapshot JSON), cached; revision 0 and no routes for a workload never touched. */
-  snapshotJson(workload: string): string {
-    const channel = this.#channels.get(workload);
-    if (channel !== undefined) return channel.snapshotJson();
-    return JSON.stringify({ workload, revision: 0, routes: [] } satisfies RouteSnapshot);
-  }
-
-  revisionOf(workload: string): number {
-    return this.#channels.get(workload)?.revision ?? 0;
+    let count = this.routes.size;
+    for (const workload of this.#watchers.keys()) if (this.routes.revisionOf(workload) === 0) count++;
+    return count;
   }
 
   /**
-   * Applies one durable change and writes its events. Call only after the store committed it: the
-   * contract is "acknowledged once durable, pushed right after".
+   * Applies one committed change to the cache and writes its events. Call in revision order, once
+   * the store has it durably: the contract is "acknowledged once durable, pushed right after".
    */
   publish(revision: number, deltas: readonly WorkloadDelta[]): void {
-    const { metrics, deltaLogSize } = this.#options;
+    const { metrics } = this.#options;
     for (const delta of deltas) {
-      const channel = this.#channel(delta.workload);
-      let data: string;
-      if (delta.type === 'upsert') {
-        channel.routes.set(delta.route.sandbox, delta.route);
-        data = JSON.stringify({ revision, route: delta.route });
-      } else {
-        channel.routes.delete(delta.route.sandbox);
-        data = JSON.stringify({ revision, key: delta.route.key });
-      }
-      channel.revision = revision;
-      channel.invalidate();
-      const frame = new Frame(revision, delta.type, data);
-      channel.log.push(frame);
-      if (channel.log.length > deltaLogSize) channel.floor = (channel.log.shift() as Frame).revision;
-      if (channel.watchers.size === 0) continue;
+      const frame = this.routes.apply(revision, delta);
+      const watchers = this.#watchers.get(delta.workload);
+      if (watchers === undefined) continue;
       let written = 0;
-      for (const watcher of channel.watchers) {
+      for (const watcher of watchers) {
         if (watcher.send(frame.text, frame.chunk)) written++;
-        else this.#drop(channel, watcher);
+        else this.#drop(delta.workload, watcher);
       }
       metrics.written(delta.type, written);
     }
   }
 
   /**
-   * Starts a watch stream on `res` (headers already flushed). With a `lastEventId` whose following
-   * deltas are all still in the log, sends only those; otherwise a snapshot. Nothing awaits between
-   * reading the channel and registering the watcher, so no change can fall in between.
+   * Starts a watch stream on `res` (headers already flushed): the deltas after `lastEventId` when
+   * they are all still kept, otherwise a snapshot. Nothing awaits between reading the cache and
+   * registering the watcher, so no change can fall in between.
    */
   watch(workload: string, res: ServerResponse, lastEventId: number | undefined): void {
-    const channel = this.#channel(workload);
     const { metrics } = this.#options;
     const watcher = new Watcher(res);
-    if (lastEventId !== undefined && lastEventId >= channel.floor && lastEventId <= channel.revision) {
-      let first = channel.log.length;
-      while (first > 0 && (channel.log[first - 1] as Frame).revision > lastEventId) first--;
-      for (let i = first; i < channel.log.length; i++) {
-        const frame = channel.log[i] as Frame;
+    const catchup = this.routes.catchup(workload, lastEventId);
+    if (catchup.kind === 'deltas') {
+      for (const frame of catchup.events) {
         watcher.send(frame.text, frame.chunk);
         metrics.written(frame.kind as 'upsert' | 'delete', 1);
       }
     } else {
-      const frame = channel.snapshotFrame();
-      watcher.send(frame.text, frame.chunk);
+      watcher.send(catchup.event.text, catchup.event.chunk);
       metrics.written('snapshot', 1);
     }
-    channel.watchers.add(watcher);
+    let watchers = this.#watchers.get(workload);
+    if (watchers === undefined) this.#watchers.set(workload, (watchers = new Set()));
+    watchers.add(watcher);
     this.#watcherCount++;
-    res.once('close', () => this.#unwatch(channel, watcher));
+    res.once('close', () => this.#unwatch(workload, watcher));
   }
 
   hasCapacity(): boolean {
@@ -225,8 +161,8 @@ export class Push {
   start(): void {
     if (this.#heartbeat !== null) return;
     this.#heartbeat = setInterval(() => {
-      for (const channel of this.#channels.values()) {
-        for (const watcher of channel.watchers) if (!watcher.send(HEARTBEAT, HEARTBEAT_CHUNK)) this.#drop(channel, watcher);
+      for (const [workload, watchers] of this.#watchers) {
+        for (const watcher of watchers) if (!watcher.send(HEARTBEAT, HEARTBEAT_CHUNK)) this.#drop(workload, watcher);
       }
     }, this.#options.heartbeatIntervalMs);
     this.#heartbeat.unref();
@@ -237,34 +173,22 @@ export class Push {
     this.#closed = true;
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     this.#heartbeat = null;
-    for (const channel of this.#channels.values()) {
-      for (const watcher of channel.watchers) watcher.res.end();
+    for (const watchers of this.#watchers.values()) {
+      for (const watcher of watchers) watcher.res.end();
     }
   }
 
   /** A watcher that cannot take more (gone, or a slow reader past the buffer cap) is cut; it resumes with Last-Event-ID. */
-  #drop(channel: Channel, watcher: Watcher): void {
+  #drop(workload: string, watcher: Watcher): void {
     if (!watcher.socket.destroyed) this.#options.metrics.dropped();
-    this.#unwatch(channel, watcher);
+    this.#unwatch(workload, watcher);
     watcher.res.destroy();
   }
 
-  #unwatch(channel: Channel, watcher: Watcher): void {
-    if (!channel.watchers.delete(watcher)) return;
+  #unwatch(workload: string, watcher: Watcher): void {
+    const watchers = this.#watchers.get(workload);
+    if (watchers === undefined || !watchers.delete(watcher)) return;
     this.#watcherCount--;
-    // A channel for a workload nothing ever touched exists only for its watchers; forget it with them,
-    // so clients watching made-up names cannot grow memory.
-    if (channel.watchers.size === 0 && channel.revision === 0 && channel.routes.size === 0) {
-      this.#channels.delete(channel.workload);
-    }
-  }
-
-  #channel(workload: string): Channel {
-    let channel = this.#channels.get(workload);
-    if (channel === undefined) {
-      channel = new Channel(workload);
-      this.#channels.set(workload, channel);
-    }
-    return channel;
+    if (watchers.size === 0) this.#watchers.delete(workload);
   }
 }

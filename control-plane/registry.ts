@@ -1,15 +1,27 @@
-// The sandbox registry: apply/delete/expire with conflict checks, one durable commit per change, then its deltas pushed.
+// The sandbox registry: apply/delete/expire with conflict checks and compare-and-commit; its state and the pushed deltas follow the store's watch.
 import type { Route } from '../model/route-table.js';
 import { ControlPlaneError } from '../model/api-errors.js';
-import type { Push, WorkloadDelta } from './push.js';
+import type { WorkloadDelta } from './route-cache.js';
 import { generateRoutingKey, type ValidSpec } from './spec.js';
-import type { SandboxRecord, Store } from './store.js';
+import type { Change, ChangeCause, CommittedChange, SandboxRecord, SandboxStorage, Unwatch } from './storage.js';
 
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
+/**
+ * A write whose compare failed this many times in a row (other writers kept committing first)
+ * gives up with 503 LANEWAY_ERR_STORE_CONTENDED rather than retry without bound.
+ */
+export const MAX_COMMIT_ATTEMPTS = 5;
+/** How long a writer waits for the watch to bring it a revision the store reported (its own commit, or a newer one). */
+export const WATCH_CATCH_UP_MS = 10_000;
+
 export interface RegistryHooks {
-  /** a change reached the watchers; `startedAt` is performance.now() before the commit */
-  changed(op: 'apply' | 'delete' | 'expire', startedAt: number): void;
+  /** the route state loaded from the store at start */
+  restored(workloads: ReadonlyMap<string, number>, routes: Iterable<{ workload: string; route: Route }>): void;
+  /** one committed change as per-workload deltas, in revision order: every change, whichever writer or replica made it */
+  published(revision: number, deltas: readonly WorkloadDelta[]): void;
+  /** this process's write reached the watchers; `startedAt` is performance.now() before the commit */
+  changed(cause: ChangeCause, startedAt: number): void;
   /** targets to probe now (new sandboxes should not wait a probe interval for their phase) */
   targetsAdded(targets: readonly string[]): void;
 }
@@ -48,20 +60,33 @@ export function diffRoutes(before: SandboxRecord | undefined, after: SandboxReco
   return deltas;
 }
 
+/**
+ * The in-memory view of the store, kept current by its watch (never by the write path), and the
+ * rules a write must pass. A write reads this view, checks it, and commits against the revision it
+ * read; if another writer got there first the compare fails, the watch brings the newer state, and
+ * the write is checked again on it. So correctness holds whether the store answers synchronously
+ * (SQLite) or over the network (several replicas).
+ */
 export class Registry {
-  readonly #store: Store;
-  readonly #push: Push;
+  readonly #store: SandboxStorage;
   readonly #hooks: RegistryHooks;
   readonly #sandboxes = new Map<string, SandboxRecord>();
   /** routing key → sandbox name: keys are unique across sandboxes */
   readonly #keys = new Map<string, string>();
+  /** writers waiting for the watch to reach a revision */
+  readonly #waiters: { readonly revision: number; readonly resolve: () => void }[] = [];
+  readonly #unwatch: Unwatch;
   #revision: number;
 
-  constructor(store: Store, push: Push, hooks: RegistryHooks) {
+  /** Loads the store's state and watches it from there (nothing awaited in between, so no change is missed). */
+  static async open(store: SandboxStorage, hooks: RegistryHooks): Promise<Registry> {
+    const loaded = await store.load();
+    return new Registry(store, hooks, loaded);
+  }
+
+  private constructor(store: SandboxStorage, hooks: RegistryHooks, loaded: Awaited<ReturnType<SandboxStorage['load']>>) {
     this.#store = store;
-    this.#push = push;
     this.#hooks = hooks;
-    const loaded = store.load();
     this.#revision = loaded.revision;
     const routes: { workload: string; route: Route }[] = [];
     for (const record of loaded.sandboxes) {
@@ -69,7 +94,8 @@ export class Registry {
       this.#keys.set(record.routingKey, record.name);
       for (const [workload, route] of routesOf(record)) routes.push({ workload, route });
     }
-    push.restore(loaded.workloads, routes);
+    hooks.restored(loaded.workloads, routes);
+    this.#unwatch = store.watch(loaded.revision, (change) => this.#follow(change));
   }
 
   get revision(): number {
@@ -105,81 +131,141 @@ export class Registry {
 
   /**
    * Create-or-replace. Identical specs change nothing (no revision, no events) but renew the TTL
-   * lease: re-applying is how a CI job keeps its sandbox alive. Synchronous from the checks to the
-   * commit, so two requests cannot both pass the key check.
+   * lease: re-applying is how a CI job keeps its sandbox alive.
    */
-  apply(name: string, valid: ValidSpec, now: number): { record: SandboxRecord; result: ApplyResult } {
+  async apply(name: string, valid: ValidSpec, now: number): Promise<{ record: SandboxRecord; result: ApplyResult }> {
     const startedAt = performance.now();
-    const existing = this.#sandboxes.get(name);
-    const routingKey = valid.spec.routingKey ?? existing?.routingKey ?? this.#freshKey();
-    const owner = this.#keys.get(routingKey);
-    if (owner !== undefined && owner !== name) {
-      throw new ControlPlaneError(
-        'LANEWAY_ERR_KEY_CONFLICT',
-        `spec.routingKey: routing key ${routingKey} is already used by sandbox ${owner}`,
-        'spec.routingKey',
-      );
-    }
     const expiresAt = valid.ttlMs === undefined ? null : now + valid.ttlMs;
+    for (let attempt = 1; ; attempt++) {
+      const existing = this.#sandboxes.get(name);
+      const routingKey = valid.spec.routingKey ?? existing?.routingKey ?? this.#freshKey();
+      const owner = this.#keys.get(routingKey);
+      if (owner !== undefined && owner !== name) {
+        throw new ControlPlaneError(
+          'LANEWAY_ERR_KEY_CONFLICT',
+          `spec.routingKey: routing key ${routingKey} is already used by sandbox ${owner}`,
+          'spec.routingKey',
+        );
+      }
 
-    if (existing !== undefined && existing.canonical === valid.canonical && existing.routingKey === routingKey) {
-      if (existing.expiresAt === expiresAt) return { record: existing, result: 'unchanged' };
-      this.#store.setExpiry(name, expiresAt);
-      const renewed = Object.freeze({ ...existing, expiresAt });
-      this.#sandboxes.set(name, renewed);
-      return { record: renewed, result: 'unchanged' };
+      if (existing !== undefined && existing.canonical === valid.canonical && existing.routingKey === routingKey) {
+        if (existing.expiresAt === expiresAt) return { record: existing, result: 'unchanged' };
+        await this.#store.renew(name, expiresAt);
+        const renewed = Object.freeze({ ...existing, expiresAt });
+        // Only if nothing replaced it meanwhile: a newer version keeps its own lease.
+        if (this.#sandboxes.get(name) === existing) this.#sandboxes.set(name, renewed);
+        return { record: renewed, result: 'unchanged' };
+      }
+
+      const record: SandboxRecord = Object.freeze({
+        name,
+        spec: valid.spec,
+        canonical: valid.canonical,
+        routingKey,
+        revision: this.#revision + 1,
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+        expiresAt,
+      });
+      const workloads = diffRoutes(existing, record).map((d) => d.workload);
+      if (await this.#commit({ cause: 'apply', put: record, workloads }, startedAt, attempt)) {
+        return { record, result: existing === undefined ? 'created' : 'configured' };
+      }
     }
-
-    const revision = this.#revision + 1;
-    const record: SandboxRecord = Object.freeze({
-      name,
-      spec: valid.spec,
-      canonical: valid.canonical,
-      routingKey,
-      revision,
-      createdAt: existing?.createdAt ?? now,
-      updatedAt: now,
-      expiresAt,
-    });
-    const deltas = diffRoutes(existing, record);
-    this.#store.commit({ revision, put: record, workloads: deltas.map((d) => d.workload) });
-    // Durable from here on: update memory, then push before the caller acknowledges.
-    this.#revision = revision;
-    this.#sandboxes.set(name, record);
-    if (existing !== undefined && existing.routingKey !== routingKey) this.#keys.delete(existing.routingKey);
-    this.#keys.set(routingKey, name);
-    this.#push.publish(revision, deltas);
-    this.#hooks.changed('apply', startedAt);
-    this.#hooks.targetsAdded(record.spec.forks.flatMap((f) => Object.values(f.targets)));
-    return { record, result: existing === undefined ? 'created' : 'configured' };
   }
 
   /** Deletes a sandbox; returns the revision of the deletion. Throws 404 when there is none. */
-  delete(name: string, op: 'delete' | 'expire' = 'delete'): number {
+  async delete(name: string, cause: 'delete' | 'expire' = 'delete'): Promise<number> {
     const startedAt = performance.now();
-    const existing = this.#sandboxes.get(name);
-    if (existing === undefined) {
-      throw new ControlPlaneError('LANEWAY_ERR_SANDBOX_NOT_FOUND', `sandbox ${name} does not exist`, 'name');
+    for (let attempt = 1; ; attempt++) {
+      const existing = this.#sandboxes.get(name);
+      if (existing === undefined) {
+        throw new ControlPlaneError('LANEWAY_ERR_SANDBOX_NOT_FOUND', `sandbox ${name} does not exist`, 'name');
+      }
+      const workloads = diffRoutes(existing, undefined).map((d) => d.workload);
+      const revision = this.#revision + 1;
+      if (await this.#commit({ cause, deleteName: name, workloads }, startedAt, attempt)) return revision;
     }
-    const revision = this.#revision + 1;
-    const deltas = diffRoutes(existing, undefined);
-    this.#store.commit({ revision, deleteName: name, workloads: deltas.map((d) => d.workload) });
-    this.#revision = revision;
-    this.#sandboxes.delete(name);
-    this.#keys.delete(existing.routingKey);
-    this.#push.publish(revision, deltas);
-    this.#hooks.changed(op, startedAt);
-    return revision;
   }
 
-  /** Deletes every sandbox whose TTL ran out by `now` (also those that expired while we were down). */
-  expire(now: number): string[] {
+  /** Deletes every sandbox whose durable TTL ran out by `now` (also those that expired while we were down). */
+  async expire(now: number): Promise<string[]> {
     const expired: string[] = [];
-    for (const record of this.#sandboxes.values()) {
-      if (record.expiresAt !== null && record.expiresAt <= now) expired.push(record.name);
+    for (const name of await this.#store.expiredBy(now)) {
+      try {
+        await this.delete(name, 'expire');
+        expired.push(name);
+      } catch (err) {
+        // Deleted by someone else meanwhile: nothing left to expire.
+        if (!(err instanceof ControlPlaneError && err.code === 'LANEWAY_ERR_SANDBOX_NOT_FOUND')) throw err;
+      }
     }
-    for (const name of expired) this.delete(name, 'expire');
     return expired;
+  }
+
+  /** Stops following the store (before it closes). */
+  close(): void {
+    this.#unwatch();
+  }
+
+  /**
+   * Commits against the revision this view is at. true: committed, and the watch has applied it
+   * (so the caller's acknowledgement follows the push). false: another writer was first; the view
+   * has caught up with it and the caller re-checks.
+   */
+  async #commit(change: Change, startedAt: number, attempt: number): Promise<boolean> {
+    const outcome = await this.#store.commit(this.#revision, change);
+    if (outcome.committed) {
+      await this.#caughtUp(outcome.revision);
+      this.#hooks.changed(change.cause, startedAt);
+      return true;
+    }
+    if (attempt >= MAX_COMMIT_ATTEMPTS) throw new ControlPlaneError('LANEWAY_ERR_STORE_CONTENDED');
+    await this.#caughtUp(outcome.current);
+    return false;
+  }
+
+  /** Applies one committed change, whoever made it: memory, then the deltas to push, then the waiting writers. */
+  #follow(change: CommittedChange): void {
+    const name = change.put?.name ?? change.deleteName;
+    const before = name === undefined ? undefined : this.#sandboxes.get(name);
+    if (before !== undefined) this.#keys.delete(before.routingKey);
+    if (change.put !== undefined) {
+      this.#sandboxes.set(change.put.name, change.put);
+      this.#keys.set(change.put.routingKey, change.put.name);
+    } else if (change.deleteName !== undefined) {
+      this.#sandboxes.delete(change.deleteName);
+    }
+    this.#revision = change.revision;
+    this.#hooks.published(change.revision, diffRoutes(before, change.put));
+    if (change.put !== undefined) this.#hooks.targetsAdded(change.put.spec.forks.flatMap((f) => Object.values(f.targets)));
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i]!;
+      if (waiter.revision <= change.revision) {
+        this.#waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  /** Resolves once the watch has brought this view to `revision` (at once with an in-process store). */
+  #caughtUp(revision: number): Promise<void> {
+    if (this.#revision >= revision) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(new ControlPlaneError('LANEWAY_ERR_STORE_CONTENDED', `the store's watch did not reach revision ${revision} within ${WATCH_CATCH_UP_MS} ms`));
+      }, WATCH_CATCH_UP_MS);
+      const waiter = {
+        revision,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.#waiters.push(waiter);
+    });
   }
 
   #freshKey(): string {

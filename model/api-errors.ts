@@ -20,6 +20,7 @@ export const CONTROL_PLANE_ERRORS = Object.freeze({
   LANEWAY_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the request body must be application/json' },
   LANEWAY_ERR_TOO_MANY_WATCHERS: { status: 503, message: 'the watcher limit is reached; retry later' },
   LANEWAY_ERR_SHUTTING_DOWN: { status: 503, message: 'the control plane is shutting down' },
+  LANEWAY_ERR_STORE_CONTENDED: { status: 503, message: 'other writes kept changing the store under this one; retry' },
   LANEWAY_ERR_INTERNAL: { status: 500, message: 'internal error (a server fault, not the request)' },
 } as const satisfies Record<string, ErrorSpec>);
 

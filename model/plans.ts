@@ -45,7 +45,7 @@ export const MAX_RUNS = 1000;
 export type PutResult = 'created' | 'unchanged' | 'tagged' | 'conflict';
 
 /**
- * Where plans and runs live: the control plane's SQLite file today (control-plane/plan-store.ts).
+ * Where plans and runs live: the control plane's SQLite file today (control-plane/sqlite-plans.ts).
  * Documents are opaque JSON here; validate/ reads them back as the types it validated on the way in.
  */
 export interface PlanStorage<P = unknown, R = unknown> {

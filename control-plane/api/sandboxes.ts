@@ -8,7 +8,7 @@ import type { Prober } from '../probe.js';
 import { mayReadDetails } from '../auth.js';
 import type { Registry } from '../registry.js';
 import { LIMITS, validateSpec, type SandboxSpec } from '../spec.js';
-import type { SandboxRecord } from '../store.js';
+import type { SandboxRecord } from '../storage.js';
 
 export interface SandboxesOptions {
   readonly registry: Registry;
@@ -191,7 +191,7 @@ export async function sandboxesApi(app: FastifyInstance, { registry, prober, pol
         throw invalidField('name', `the body names ${request.body.name} but the URL names ${name}`);
       }
       const valid = validateSpec(name, request.body.spec, policy, self());
-      const { record, result } = registry.apply(name, valid, Date.now());
+      const { record, result } = await registry.apply(name, valid, Date.now());
       if (result !== 'unchanged') request.log.info({ sandbox: name, revision: record.revision, result }, 'sandbox applied');
       reply.code(result === 'created' ? 201 : 200).header('laneway-apply', result);
       return toResource(record, prober, mayReadDetails(request));
@@ -245,7 +245,7 @@ export async function sandboxesApi(app: FastifyInstance, { registry, prober, pol
     async (request) => {
       const { name } = request.params;
       checkName(name);
-      const revision = registry.delete(name);
+      const revision = await registry.delete(name);
       request.log.info({ sandbox: name, revision }, 'sandbox deleted');
       return { name, revision };
     },

@@ -69,7 +69,7 @@ export async function workloadsApi(app: FastifyInstance, { push }: WorkloadsOpti
     async (request, reply) => {
       // Already-serialized JSON (cached per revision): Fastify sends a string with a JSON type as is.
       reply.type('application/json; charset=utf-8');
-      return push.snapshotJson(workloadOf(request.params));
+      return push.routes.snapshotJson(workloadOf(request.params));
     },
   );
 

@@ -1,41 +1,14 @@
-// Durable storage: sandboxes, the global revision and per-workload revisions in one SQLite file (WAL, fsync per commit).
+// The embedded store: sandboxes, the global revision, per-workload revisions, plans and runs in one SQLite file (WAL, fsync per commit).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { PlanStorage } from '../model/plans.js';
+import { PlanStore } from './sqlite-plans.js';
 import type { SandboxSpec } from './spec.js';
+import type { Change, CommitOutcome, CommittedChange, Loaded, SandboxRecord, SandboxStorage, Unwatch } from './storage.js';
 
 export const DB_FILE = 'laneway.db';
 const SCHEMA_VERSION = 1;
-
-export interface SandboxRecord {
-  readonly name: string;
-  readonly spec: SandboxSpec;
-  /** canonical spec JSON, compared to detect an identical apply */
-  readonly canonical: string;
-  /** the effective key: spec.routingKey, or the one generated at creation (kept across re-applies) */
-  readonly routingKey: string;
-  /** global revision of the sandbox's last change */
-  readonly revision: number;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  /** epoch ms; null = no TTL */
-  readonly expiresAt: number | null;
-}
-
-/** One change, written in one transaction: the new global revision, the sandbox row, the touched workloads. */
-export interface Commit {
-  readonly revision: number;
-  readonly put?: SandboxRecord;
-  readonly deleteName?: string;
-  readonly workloads: readonly string[];
-}
-
-export interface Loaded {
-  readonly revision: number;
-  readonly sandboxes: SandboxRecord[];
-  /** workload → global revision of the last change that touched it */
-  readonly workloads: Map<string, number>;
-}
 
 interface SandboxRow {
   name: string;
@@ -55,23 +28,29 @@ export class StoreLockedError extends Error {
 }
 
 /**
- * The only module that touches the disk. better-sqlite3 is synchronous: a commit returns after
- * SQLite has fsynced the WAL (synchronous=FULL), so the caller can acknowledge the write and a
- * `kill -9` (or power loss) right after loses nothing. Being synchronous also means a
- * check-then-write in the registry cannot interleave with another request.
+ * The only module (with its plan tables, sqlite-plans.ts) that touches SQLite. better-sqlite3 is
+ * synchronous: a commit returns after SQLite has fsynced the WAL (synchronous=FULL), so the caller
+ * can acknowledge the write and a `kill -9` (or power loss) right after loses nothing. One process
+ * holds the file (exclusive lock), so the compare in compare-and-commit only fails on a writer
+ * that read a stale revision; the watch is in-process and runs inside `commit`, before it resolves.
  */
-export class Store {
-  readonly path: string;
+export class SqliteStore implements SandboxStorage {
+  readonly location: string;
+  readonly plans: PlanStorage;
   readonly #db: Database.Database;
   readonly #putSandbox: Database.Statement;
   readonly #deleteSandbox: Database.Statement;
+  readonly #getRevision: Database.Statement;
   readonly #setRevision: Database.Statement;
   readonly #setWorkload: Database.Statement;
   readonly #setExpiry: Database.Statement;
-  readonly #commit: (commit: Commit) => void;
+  readonly #expired: Database.Statement;
+  /** revision written, or the current one when `expected` was stale */
+  readonly #commit: (expected: number, change: Change) => CommitOutcome;
+  readonly #listeners = new Set<(change: CommittedChange) => void>();
 
   private constructor(path: string, db: Database.Database) {
-    this.path = path;
+    this.location = path;
     this.#db = db;
     this.#putSandbox = db.prepare(
       `INSERT INTO sandboxes (name, routing_key, spec, revision, created_at, updated_at, expires_at)
@@ -80,21 +59,29 @@ export class Store {
          revision = excluded.revision, updated_at = excluded.updated_at, expires_at = excluded.expires_at`,
     );
     this.#deleteSandbox = db.prepare('DELETE FROM sandboxes WHERE name = ?');
+    this.#getRevision = db.prepare("SELECT value FROM meta WHERE key = 'revision'").pluck();
     this.#setRevision = db.prepare("UPDATE meta SET value = ? WHERE key = 'revision'");
     this.#setWorkload = db.prepare(
       'INSERT INTO workloads (name, revision) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET revision = excluded.revision',
     );
     this.#setExpiry = db.prepare('UPDATE sandboxes SET expires_at = ? WHERE name = ?');
-    this.#commit = db.transaction((c: Commit) => {
-      this.#setRevision.run(c.revision);
+    this.#expired = db.prepare('SELECT name FROM sandboxes WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY name').pluck();
+    this.#commit = db.transaction((expected: number, c: Change): CommitOutcome => {
+      const current = this.#getRevision.get() as number;
+      if (current !== expected) return { committed: false, current };
+      const revision = current + 1;
+      if (c.put !== undefined && c.put.revision !== revision) throw new Error(`record revision ${c.put.revision} is not the commit's ${revision}`);
+      this.#setRevision.run(revision);
       if (c.deleteName !== undefined) this.#deleteSandbox.run(c.deleteName);
       if (c.put !== undefined) this.#putSandbox.run(toRow(c.put));
-      for (const workload of c.workloads) this.#setWorkload.run(workload, c.revision);
+      for (const workload of c.workloads) this.#setWorkload.run(workload, revision);
+      return { committed: true, revision };
     });
+    this.plans = new PlanStore(db);
   }
 
   /** Opens (creating when missing) `<dataDir>/laneway.db` and takes an exclusive lock on it. */
-  static open(dataDir: string): Store {
+  static open(dataDir: string): SqliteStore {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const path = join(dataDir, DB_FILE);
     // Only another process can hold the lock (one connection here); fail fast rather than wait for it.
@@ -110,16 +97,16 @@ export class Store {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       migrate(db);
+      return new SqliteStore(path, db);
     } catch (err) {
       db.close();
       if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new StoreLockedError(path);
       throw err;
     }
-    return new Store(path, db);
   }
 
-  load(): Loaded {
-    const revision = (this.#db.prepare("SELECT value FROM meta WHERE key = 'revision'").get() as { value: number }).value;
+  async load(): Promise<Loaded> {
+    const revision = this.#getRevision.get() as number;
     const rows = this.#db.prepare('SELECT * FROM sandboxes ORDER BY name').all() as SandboxRow[];
     const workloads = new Map<string, number>();
     for (const row of this.#db.prepare('SELECT name, revision FROM workloads').all() as { name: string; revision: number }[]) {
@@ -128,25 +115,37 @@ export class Store {
     return { revision, sandboxes: rows.map(fromRow), workloads };
   }
 
-  /** Writes one change atomically and durably; throws (and writes nothing) on failure. */
-  commit(commit: Commit): void {
-    this.#commit(commit);
+  /** Writes one change atomically and durably (throws, writing nothing, on a disk error), then tells the watchers. */
+  async commit(expected: number, change: Change): Promise<CommitOutcome> {
+    const outcome = this.#commit(expected, change);
+    if (outcome.committed) {
+      const committed: CommittedChange = { ...change, revision: outcome.revision };
+      for (const listener of this.#listeners) listener(committed);
+    }
+    return outcome;
   }
 
-  /** Renews a TTL lease: not a change (no revision), but durable so the lease survives a restart. */
-  setExpiry(name: string, expiresAt: number | null): void {
+  async renew(name: string, expiresAt: number | null): Promise<void> {
     this.#setExpiry.run(expiresAt, name);
   }
 
+  async expiredBy(now: number): Promise<string[]> {
+    return this.#expired.all(now) as string[];
+  }
+
   /**
-   * The open handle, for modules that keep their own tables in this file (control-plane/plan-store.ts):
-   * a second connection cannot open it while we hold the exclusive lock. They must not touch ours.
+   * SQLite keeps no change log, and no other process writes the file: a watch can only start at the
+   * current revision (load, then watch, with nothing awaited in between).
    */
-  get db(): Database.Database {
-    return this.#db;
+  watch(fromRevision: number, listener: (change: CommittedChange) => void): Unwatch {
+    const current = this.#getRevision.get() as number;
+    if (fromRevision !== current) throw new Error(`the SQLite store can only watch from its current revision ${current}, not ${fromRevision}`);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   close(): void {
+    this.#listeners.clear();
     if (this.#db.open) this.#db.close();
   }
 }

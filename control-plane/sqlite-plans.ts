@@ -25,7 +25,7 @@ interface RunRow {
 }
 
 /**
- * Tables prefixed `plan_` and created IF NOT EXISTS: the sandbox store (store.ts) owns the file's
+ * Tables prefixed `plan_` and created IF NOT EXISTS: the sandbox store (sqlite-store.ts) owns the file's
  * schema version (user_version) and its tables; ours live beside them and never touch theirs. Every
  * write is one transaction on the same handle, so it shares the store's durability (WAL, fsync per
  * commit) and its exclusive lock.
