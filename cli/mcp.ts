@@ -5,11 +5,12 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { LanewayError } from '../core/errors.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
-import { ControlPlaneClient, DEFAULT_SERVER, serverFrom, type Run } from '../validate/client.js';
+import { DEFAULT_SERVER, LanewayClient, serverFrom, type Run } from '../client/api.js';
+import { SPEC_SCHEMA } from '../control-plane/api/sandboxes.js';
 import { summarize } from '../validate/report.js';
 import { DEFAULT_SKILL_TAG, skillsOf } from '../validate/skills.js';
 import { parseFlags, type FlagSpec } from '../core/flags.js';
-import { ROUTING_KEY_PATTERN, ROUTING_KEY_RULE } from '../core/names.js';
+import { DNS_LABEL_PATTERN, ROUTING_KEY_PATTERN, WORKLOAD_PATTERN } from '../core/names.js';
 import { DURATION_WITH_UNIT_PATTERN } from '../core/units.js';
 
 const FLAGS = Object.freeze({
@@ -23,7 +24,40 @@ const USAGE = `usage: laneway mcp [--server url]
   {"mcpServers": {"laneway": {"command": "laneway", "args": ["mcp"], "env": {"LANEWAY_URL": "http://127.0.0.1:7070"}}}}
 `;
 
-const DNS_LABEL = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', description: 'DNS-1123 label: lowercase letters, digits and -, at most 63' } as const;
+const DNS_LABEL = { type: 'string', pattern: DNS_LABEL_PATTERN, description: 'DNS-1123 label: lowercase letters, digits and -, at most 63' } as const;
+const WORKLOAD = { type: 'string', pattern: WORKLOAD_PATTERN, description: '<namespace>/<name>, e.g. default/orders' } as const;
+
+/**
+ * sandbox_apply's input: the API's own body schema, with the rules the API checks in code (names,
+ * routing key, duration, ports) added as patterns so an agent sees them before it calls. Derived,
+ * not restated: a new spec field or limit on the server appears here by itself.
+ */
+function sandboxApplySchema(): Record<string, unknown> {
+  const spec = structuredClone(SPEC_SCHEMA) as unknown as JsonSchema;
+  const { routingKey, ttl, forks } = spec.properties!;
+  Object.assign(routingKey!, { pattern: ROUTING_KEY_PATTERN });
+  Object.assign(ttl!, { pattern: DURATION_WITH_UNIT_PATTERN });
+  Object.assign(forks!, { minItems: 1 });
+  const fork = forks!.items!;
+  Object.assign(fork.properties!.workload!, { pattern: WORKLOAD_PATTERN, description: `${fork.properties!.workload!.description}, e.g. default/orders` });
+  Object.assign(fork.properties!.targets!, {
+    minProperties: 1,
+    propertyNames: { pattern: '^[0-9]{1,5}$' },
+    description: 'app port (decimal string) → host:port of the fork, e.g. {"8080": "orders-pr42.default.svc:8080"}',
+  });
+  return {
+    type: 'object',
+    required: ['name', 'spec'],
+    additionalProperties: false,
+    properties: { name: { ...DNS_LABEL, description: `sandbox name (${DNS_LABEL.description}), e.g. pr-42` }, spec: spec as Record<string, unknown> },
+  };
+}
+
+interface JsonSchema {
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+}
 const NAME_ONLY = (what: string) =>
   ({ type: 'object', required: ['name'], additionalProperties: false, properties: { name: { ...DNS_LABEL, description: `the ${what}'s name (${DNS_LABEL.description})` } } }) as const;
 const EMPTY = { type: 'object', additionalProperties: false, properties: {} } as const;
@@ -32,7 +66,7 @@ interface Tool {
   readonly name: string;
   readonly description: string;
   readonly inputSchema: Record<string, unknown>;
-  run(client: ControlPlaneClient, input: Record<string, any>): Promise<string>;
+  run(client: LanewayClient, input: Record<string, any>): Promise<string>;
 }
 
 const json = (value: unknown): string => JSON.stringify(value, null, 2);
@@ -48,62 +82,26 @@ export const TOOLS: readonly Tool[] = [
     name: 'sandbox_apply',
     description:
       'Create or replace a sandbox: requests carrying its routing key (W3C baggage laneway=<key>) go to the forks it lists instead of the baseline workloads. Idempotent. Returns the sandbox with its routing key and phase (Ready once every fork target accepts connections).',
-    inputSchema: {
-      type: 'object',
-      required: ['name', 'spec'],
-      additionalProperties: false,
-      properties: {
-        name: { ...DNS_LABEL, description: `sandbox name (${DNS_LABEL.description}), e.g. pr-42` },
-        spec: {
-          type: 'object',
-          required: ['forks'],
-          additionalProperties: false,
-          properties: {
-            routingKey: { type: 'string', pattern: ROUTING_KEY_PATTERN, description: `optional; ${ROUTING_KEY_RULE}; generated (20 base32 characters) when absent` },
-            ttl: { type: 'string', pattern: DURATION_WITH_UNIT_PATTERN, description: 'optional; the sandbox is deleted this long after its last apply, e.g. 2h' },
-            labels: { type: 'object', additionalProperties: { type: 'string' } },
-            forks: {
-              type: 'array',
-              minItems: 1,
-              items: {
-                type: 'object',
-                required: ['workload', 'targets'],
-                additionalProperties: false,
-                properties: {
-                  workload: { type: 'string', pattern: '^[a-z0-9-]{1,63}/[a-z0-9-]{1,63}$', description: 'the baseline workload this fork stands in for: <namespace>/<name>, e.g. default/orders' },
-                  targets: {
-                    type: 'object',
-                    minProperties: 1,
-                    propertyNames: { pattern: '^[0-9]{1,5}$' },
-                    additionalProperties: { type: 'string', description: 'host:port of the fork' },
-                    description: 'app port (decimal string) → host:port of the fork, e.g. {"8080": "orders-pr42.default.svc:8080"}',
-                  },
-                },
-              },
-            },
-          },
-        },
-      },
-    },
-    run: async (client, input) => json((await client.call('PUT', `/v1/sandboxes/${input.name}`, { name: input.name, spec: input.spec })).json),
+    inputSchema: sandboxApplySchema(),
+    run: async (client, input) => json((await client.applySandbox(input.name, input.spec)).sandbox),
   },
   {
     name: 'sandbox_list',
     description: 'List sandboxes with their routing keys, phases and forks.',
     inputSchema: EMPTY,
-    run: async (client) => json((await client.call('GET', '/v1/sandboxes')).json),
+    run: async (client) => json(await client.listSandboxes()),
   },
   {
     name: 'sandbox_get',
     description: 'Get one sandbox: spec, routing key, phase and the health of each fork target (why it is Pending).',
     inputSchema: NAME_ONLY('sandbox'),
-    run: async (client, input) => json((await client.call('GET', `/v1/sandboxes/${input.name}`)).json),
+    run: async (client, input) => json(await client.getSandbox(input.name)),
   },
   {
     name: 'sandbox_delete',
     description: 'Delete a sandbox: its routing key goes back to the baseline everywhere.',
     inputSchema: NAME_ONLY('sandbox'),
-    run: async (client, input) => json((await client.call('DELETE', `/v1/sandboxes/${input.name}`)).json),
+    run: async (client, input) => json(await client.deleteSandbox(input.name)),
   },
   {
     name: 'routes_get',
@@ -112,9 +110,9 @@ export const TOOLS: readonly Tool[] = [
       type: 'object',
       required: ['workload'],
       additionalProperties: false,
-      properties: { workload: { type: 'string', pattern: '^[a-z0-9-]{1,63}/[a-z0-9-]{1,63}$', description: '<namespace>/<name>, e.g. default/orders' } },
+      properties: { workload: WORKLOAD },
     },
-    run: async (client, input) => json((await client.call('GET', `/v1/workloads/${input.workload}/routes`)).json),
+    run: async (client, input) => json(await client.routes(input.workload)),
   },
   {
     name: 'plans_list',
@@ -149,9 +147,7 @@ export const TOOLS: readonly Tool[] = [
     },
     run: async (client, input) => {
       const body = { sandbox: input.sandbox, wait: true, ...(input.version === undefined ? {} : { version: input.version }), ...(input.params === undefined ? {} : { params: input.params }) };
-      // A run with load steps can take minutes: allow it, the control plane enforces the policy's limits.
-      const { json: run } = await client.call<Run>('POST', `/v1/plans/${input.plan}/runs`, body, undefined, 15 * 60_000);
-      return runText(run);
+      return runText(await client.runPlan(input.plan, body));
     },
   },
   {
@@ -199,7 +195,7 @@ export async function runMcpServer(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const client = new ControlPlaneClient(serverFrom(values));
+  const client = new LanewayClient(serverFrom(values));
   const ajv = createAjv();
   const validators = new Map(TOOLS.map((t) => [t.name, ajv.compile(t.inputSchema)]));
   const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -1,7 +1,7 @@
 // `laneway plan run|validate|push|list`: runs a plan locally against a sandbox (exit 0 pass, 1 fail, 2 could not run), checks and stores plans.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, LanewayError } from '../core/errors.js';
-import { ApiError, ControlPlaneClient, DEFAULT_SERVER, forTerminal, serverFrom } from '../validate/client.js';
+import { ApiError, DEFAULT_SERVER, forTerminal, LanewayClient, serverFrom } from '../client/api.js';
 import { ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
@@ -67,7 +67,7 @@ function readPlanFile(file: string): Plan {
   return parsePlan(text, file);
 }
 
-async function loadPlan(ref: string, client: ControlPlaneClient): Promise<Plan> {
+async function loadPlan(ref: string, client: LanewayClient): Promise<Plan> {
   if (looksLikeFile(ref) || ref === '-') return readPlanFile(ref);
   const at = ref.indexOf('@');
   const name = at === -1 ? ref : ref.slice(0, at);
@@ -106,7 +106,7 @@ async function planCommand(argv: string[]): Promise<void> {
   const parsed = parseSubcommand(argv, FLAGS, USAGE);
   if (parsed === undefined) return;
   const { values, command, args } = parsed;
-  const client = new ControlPlaneClient(serverFrom(values));
+  const client = new LanewayClient(serverFrom(values));
   switch (command) {
     case 'run': {
       const ref = one(args, 'run', 'plan file or name');
@@ -140,7 +140,7 @@ async function planCommand(argv: string[]): Promise<void> {
           // The policy needs concrete numbers and hosts: check with the parameters' defaults (and any
           // --param), and a stand-in sandbox, since no request is sent.
           const params = parseParamPairs((values.param as string[] | undefined) ?? []);
-          await prepare(plan, params, { sandboxes: { get: async (name) => ({ name, routingKey: 'validate', phase: 'Ready', waiting: [] }) }, sandbox: 'validate', policy });
+          await prepare(plan, params, { sandboxes: { get: async (name) => ({ name, routingKey: 'validate', phase: 'Ready', targetCount: 0, waiting: [] }) }, sandbox: 'validate', policy });
         }
         process.stdout.write(`plan ${plan.name}@${plan.version} is valid (${plan.steps.length} steps)${policy === null ? '' : ` and allowed by ${policy.source}`}\n`);
       } catch (err) {
@@ -157,8 +157,8 @@ async function planCommand(argv: string[]): Promise<void> {
         throw asConfigError(file, err);
       }
       const tags = (values.tag as string[] | undefined) ?? [];
-      const { status, json } = await client.call<{ version: string; tags: string[] }>('PUT', `/v1/plans/${plan.name}`, { plan, tags });
-      process.stdout.write(`plan/${plan.name}@${json.version} ${status === 201 ? 'stored' : 'unchanged'}${json.tags.length > 0 ? ` (tags: ${json.tags.join(', ')})` : ''}\n`);
+      const stored = await client.putPlan(plan, tags);
+      process.stdout.write(`plan/${plan.name}@${stored.version} ${stored.result === 'created' ? 'stored' : 'unchanged'}${stored.tags.length > 0 ? ` (tags: ${stored.tags.join(', ')})` : ''}\n`);
       return;
     }
     case 'list': {

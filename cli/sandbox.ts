@@ -1,13 +1,14 @@
 // `laneway sandbox apply|list|get|delete` and `laneway routes <ns>/<name>`: a thin client of the control plane API.
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, ControlPlaneClient, DEFAULT_SERVER, serverFrom } from '../validate/client.js';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { DEFAULT_SERVER, forTerminal, LanewayClient, serverFrom } from '../client/api.js';
+import { parseSandboxFile } from '../client/sandbox-file.js';
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
-import { isDnsLabel, isWorkloadName } from '../core/names.js';
-import type { RouteSnapshot } from '../model/route-table.js';
 import { parseDurationMs, parseFlags, parseSubcommand, type FlagSpec } from '../core/flags.js';
+import { isDnsLabel, isWorkloadName } from '../core/names.js';
+import { describeWaiting, waitReady as waitSandboxReady } from '../validate/actions/wait.js';
+import { ValidateError } from '../validate/errors.js';
 
 
 /** The baggage member the sidecar reads by default (README: `baggage: laneway=<key>`). */
@@ -38,55 +39,8 @@ const ROUTES_USAGE = `usage: laneway routes <namespace>/<name> [-o json] [--serv
   show a workload's route table (-o json prints it in the sidecar's routes-file format)
 `;
 
-interface TargetStatus {
-  workload: string;
-  port: string;
-  target: string;
-  ready: boolean;
-  reason: string | null;
-}
-
-interface Sandbox {
-  name: string;
-  spec: { forks: { workload: string }[]; ttl?: string };
-  status: {
-    routingKey: string;
-    revision: number;
-    phase: 'Ready' | 'Pending';
-    expiresAt: string | null;
-    updatedAt: string;
-    targets: TargetStatus[];
-  };
-}
-
-/**
- * The shared API client, with its errors worded for a terminal: the server's message, then its code
- * and status (`… (LANEWAY_ERR_INVALID_FIELD 400)`).
- */
-class Client {
-  readonly #api: ControlPlaneClient;
-
-  constructor(server: string, token: string | undefined) {
-    this.#api = new ControlPlaneClient(server, token);
-  }
-
-  get server(): string {
-    return this.#api.server;
-  }
-
-  async call<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; headers: Record<string, unknown>; json: T }> {
-    try {
-      return await this.#api.call<T>(method, path, body, undefined, 15_000);
-    } catch (err) {
-      if (err instanceof ApiError) throw new Error(`${err.message} (${err.code} ${err.status})`);
-      throw err;
-    }
-  }
-}
-
-function clientFrom(values: Record<string, unknown>): Client {
-  const token = process.env.LANEWAY_TOKEN;
-  return new Client(serverFrom(values), token === undefined || token === '' ? undefined : token);
+function clientFrom(values: Record<string, unknown>): LanewayClient {
+  return new LanewayClient(serverFrom(values));
 }
 
 function outputFormat(values: Record<string, unknown>, allowed: readonly string[], fallback: string): string {
@@ -110,57 +64,32 @@ function readSource(file: string): string {
   }
 }
 
-/** The documents of a YAML (or JSON: JSON is YAML 1.2) file, each a sandbox `{name, spec}`. */
-export function parseSandboxFile(file: string, text: string): { name: string; spec: unknown }[] {
-  const docs = parseAllDocuments(text);
-  const list = Array.isArray(docs) ? docs : [docs];
-  const sandboxes: { name: string; spec: unknown }[] = [];
-  list.forEach((doc, i) => {
-    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
-    const value: unknown = doc.toJS();
-    if (value === null || value === undefined) return; // an empty document (e.g. a trailing ---)
-    const where = list.length > 1 ? `${file} document ${i + 1}` : file;
-    if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where}: expected a sandbox object with name and spec`);
-    const { name, spec } = value as { name?: unknown; spec?: unknown };
-    if (!isDnsLabel(name)) throw new Error(`${where}: name must be a DNS-1123 label`);
-    sandboxes.push({ name, spec });
-  });
-  if (sandboxes.length === 0) throw new Error(`${file}: no sandbox in the file`);
-  return sandboxes;
-}
-
-function describeWait(sandbox: Sandbox): string {
-  const targets = sandbox.status.targets;
-  const ready = targets.filter((t) => t.ready).length;
-  const waiting = targets.filter((t) => !t.ready).map((t) => `${t.target}: ${t.reason ?? 'not ready'}`);
-  return `${ready}/${targets.length} targets ready${waiting.length > 0 ? ` (${waiting.join(', ')})` : ''}`;
-}
-
-async function waitReady(client: Client, name: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** `--wait`: the plan `wait` action's poll, printing each change of progress on stderr. */
+async function waitReady(client: LanewayClient, name: string, timeoutMs: number): Promise<void> {
   let last = '';
-  for (;;) {
-    const { json } = await client.call<Sandbox>('GET', `/v1/sandboxes/${name}`);
-    if (json.status.phase === 'Ready') {
-      process.stdout.write(`sandbox/${name} is Ready\n`);
-      return;
+  try {
+    await waitSandboxReady(client.sandboxes(), name, timeoutMs, undefined, (view) => {
+      const line = describeWaiting(view);
+      if (line !== last) process.stderr.write(`waiting for sandbox/${name}: ${line}\n`);
+      last = line;
+    });
+  } catch (err) {
+    if (err instanceof ValidateError && err.code === 'LANEWAY_ERR_SANDBOX_NOT_READY' && last !== '') {
+      throw new Error(`sandbox/${name} not Ready after ${Math.round(timeoutMs / 1000)}s: ${last}`);
     }
-    const line = describeWait(json);
-    if (line !== last) process.stderr.write(`waiting for sandbox/${name}: ${line}\n`);
-    last = line;
-    if (Date.now() >= deadline) throw new Error(`sandbox/${name} not Ready after ${Math.round(timeoutMs / 1000)}s: ${line}`);
-    await sleep(250);
+    throw err;
   }
+  process.stdout.write(`sandbox/${name} is Ready\n`);
 }
 
-async function apply(client: Client, values: Record<string, unknown>): Promise<void> {
+async function apply(client: LanewayClient, values: Record<string, unknown>): Promise<void> {
   if (typeof values.file !== 'string') throw new ConfigError('-f', 'apply needs -f <file> (or -f - for stdin)');
   const timeoutMs = parseDurationMs('--timeout', typeof values.timeout === 'string' ? values.timeout : '2m');
   for (const { name, spec } of parseSandboxFile(values.file, readSource(values.file))) {
-    const { headers, json } = await client.call<Sandbox>('PUT', `/v1/sandboxes/${name}`, { name, spec });
-    const key = json.status.routingKey;
+    const { result, sandbox } = await client.applySandbox(name, spec);
+    const key = sandbox.status.routingKey;
     process.stdout.write(
-      `sandbox/${name} ${String(headers['laneway-apply'] ?? 'applied')} (revision ${json.status.revision})\n` +
+      `sandbox/${name} ${result} (revision ${sandbox.status.revision})\n` +
         `routing key: ${key}\n` +
         `send header: baggage: ${BAGGAGE_KEY}=${key}\n`,
     );
@@ -179,6 +108,14 @@ function age(iso: string | null): string {
 }
 
 export async function runSandboxCommand(argv: string[]): Promise<void> {
+  try {
+    await sandboxCommand(argv);
+  } catch (err) {
+    throw forTerminal(err);
+  }
+}
+
+async function sandboxCommand(argv: string[]): Promise<void> {
   const parsed = parseSubcommand(argv, FLAGS, SANDBOX_USAGE);
   if (parsed === undefined) return;
   const { values, command, args } = parsed;
@@ -195,7 +132,7 @@ export async function runSandboxCommand(argv: string[]): Promise<void> {
       return apply(client, values);
     case 'list': {
       const output = outputFormat(values, ['table', 'json'], 'table');
-      const { json } = await client.call<{ revision: number; items: Sandbox[] }>('GET', '/v1/sandboxes');
+      const json = await client.listSandboxes();
       if (output === 'json') {
         process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;
@@ -214,13 +151,13 @@ export async function runSandboxCommand(argv: string[]): Promise<void> {
     case 'get': {
       const name = nameArg();
       const output = outputFormat(values, ['yaml', 'json'], 'yaml');
-      const { json } = await client.call<Sandbox>('GET', `/v1/sandboxes/${name}`);
+      const json = await client.getSandbox(name);
       process.stdout.write(output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));
       return;
     }
     case 'delete': {
       const name = nameArg();
-      const { json } = await client.call<{ revision: number }>('DELETE', `/v1/sandboxes/${name}`);
+      const json = await client.deleteSandbox(name);
       process.stdout.write(`sandbox/${name} deleted (revision ${json.revision})\n`);
       return;
     }
@@ -230,6 +167,14 @@ export async function runSandboxCommand(argv: string[]): Promise<void> {
 }
 
 export async function runRoutesCommand(argv: string[]): Promise<void> {
+  try {
+    await routesCommand(argv);
+  } catch (err) {
+    throw forTerminal(err);
+  }
+}
+
+async function routesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, { server: FLAGS.server, output: FLAGS.output, help: FLAGS.help }, process.env, true);
   if (values.help === true) {
     process.stdout.write(ROUTES_USAGE);
@@ -241,7 +186,7 @@ export async function runRoutesCommand(argv: string[]): Promise<void> {
   }
   const output = outputFormat(values, ['table', 'json'], 'table');
   const client = clientFrom(values);
-  const { json } = await client.call<RouteSnapshot>('GET', `/v1/workloads/${workload}/routes`);
+  const json = await client.routes(workload);
   if (output === 'json') {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     return;

@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ADMISSION_PATHS } from '../control-plane/api/admission.js';
 import { validateSpec } from '../control-plane/spec.js';
-import { parseSandboxFile } from '../cli/sandbox.js';
+import { parseSandboxFile } from '../client/sandbox-file.js';
 
 /**
  * The kinds deploy/ may contain, each with its schema in kubernetes-models (generated from the

@@ -1,6 +1,6 @@
 // Tagged plan versions as agent skills: which versions are skills, and the SKILL.md (plus plan copy) each folder holds. No I/O.
 import { stringify } from 'yaml';
-import type { PlanSummary } from './client.js';
+import type { PlanSummary } from './server/plans-api.js';
 import { actionOf, type Plan } from './plan.js';
 import { actionModule } from './actions/index.js';
 

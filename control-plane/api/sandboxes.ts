@@ -88,7 +88,8 @@ const TARGETS_SCHEMA = {
   additionalProperties: { type: 'string', maxLength: 300 },
 } as const;
 
-const SPEC_SCHEMA = {
+/** The shape of `spec` (clients derive their own input schemas from it: cli/mcp.ts). */
+export const SPEC_SCHEMA = {
   type: 'object',
   required: ['forks'],
   additionalProperties: false,

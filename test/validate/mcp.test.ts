@@ -106,3 +106,19 @@ describe('laneway mcp', () => {
     expect(text(unknown)).toContain('LANEWAY_ERR_PLAN_NOT_FOUND (HTTP 404): plan no-such-plan does not exist');
   });
 });
+
+describe('MCP tool schemas', () => {
+  it("sandbox_apply's spec is the API's spec schema (every field and limit) plus the shared name rules", async () => {
+    const { TOOLS } = await import('../../cli/mcp.js');
+    const { SPEC_SCHEMA } = await import('../../control-plane/api/sandboxes.js');
+    const { WORKLOAD_PATTERN } = await import('../../core/names.js');
+    const apply = TOOLS.find((t) => t.name === 'sandbox_apply')!;
+    const spec = (apply.inputSchema as { properties: { spec: typeof SPEC_SCHEMA } }).properties.spec;
+    expect(Object.keys(spec.properties).sort()).toEqual(Object.keys(SPEC_SCHEMA.properties).sort());
+    expect(spec.properties.forks.maxItems).toBe(SPEC_SCHEMA.properties.forks.maxItems);
+    expect(spec.properties.routingKey.maxLength).toBe(SPEC_SCHEMA.properties.routingKey.maxLength);
+    expect((spec.properties.forks.items.properties.workload as { pattern?: string }).pattern).toBe(WORKLOAD_PATTERN);
+    // Derived from a copy: the server's own schema is not changed by it.
+    expect((SPEC_SCHEMA.properties.forks.items.properties.workload as { pattern?: string }).pattern).toBeUndefined();
+  });
+});

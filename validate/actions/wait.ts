@@ -14,6 +14,8 @@ export interface SandboxView {
   readonly name: string;
   readonly routingKey: string;
   readonly phase: 'Ready' | 'Pending';
+  /** how many fork targets the sandbox has */
+  readonly targetCount: number;
   /** per target that is not ready: `host:port: reason` */
   readonly waiting: readonly string[];
 }
@@ -39,6 +41,7 @@ export function toView(resource: SandboxResource): SandboxView {
     name: resource.name,
     routingKey: resource.status.routingKey,
     phase: resource.status.phase,
+    targetCount: resource.status.targets.length,
     waiting: resource.status.targets.filter((t) => !t.ready).map((t) => `${t.target}: ${t.reason ?? 'not probed yet'}`),
   };
 }
@@ -46,14 +49,30 @@ export function toView(resource: SandboxResource): SandboxView {
 /** How often the phase is polled: the control plane probes targets every couple of seconds anyway. */
 const POLL_MS = 200;
 
-/** Polls until the sandbox is Ready; throws SANDBOX_NOT_READY after `timeoutMs` with the targets still waiting. */
-export async function waitReady(sandboxes: Sandboxes, name: string, timeoutMs: number, signal?: AbortSignal): Promise<SandboxView & { waitedMs: number }> {
+/** `ready/total targets ready (host:port: reason, …)`: how `laneway sandbox apply --wait` shows progress. */
+export function describeWaiting(view: SandboxView): string {
+  const ready = view.targetCount - view.waiting.length;
+  return `${ready}/${view.targetCount} targets ready${view.waiting.length > 0 ? ` (${view.waiting.join(', ')})` : ''}`;
+}
+
+/**
+ * Polls until the sandbox is Ready; throws SANDBOX_NOT_READY after `timeoutMs` with the targets
+ * still waiting. `pending` hears each poll that found it not Ready yet (the CLI prints progress).
+ */
+export async function waitReady(
+  sandboxes: Sandboxes,
+  name: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  pending?: (view: SandboxView) => void,
+): Promise<SandboxView & { waitedMs: number }> {
   const started = performance.now();
   for (;;) {
     const view = await sandboxes.get(name, signal);
     if (view === undefined) throw new ValidateError('LANEWAY_ERR_SANDBOX_NOT_READY', `sandbox ${name} does not exist (deleted while the plan ran?)`);
     const waitedMs = Math.round(performance.now() - started);
     if (view.phase === 'Ready') return { ...view, waitedMs };
+    pending?.(view);
     if (waitedMs >= timeoutMs) {
       throw new ValidateError('LANEWAY_ERR_SANDBOX_NOT_READY', `sandbox ${name} not Ready after ${timeoutMs} ms: ${view.waiting.join(', ') || 'targets not probed yet'}`);
     }

@@ -4,9 +4,9 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../core/errors.js';
 import { isDnsLabel } from '../../core/names.js';
-import { LATEST, MAX_RUNS, type PlanStorage } from '../../model/plans.js';
+import { LATEST, MAX_RUNS, type PlanStorage, type PlanVersion, type PutResult } from '../../model/plans.js';
 import { ValidateError, PLANS_ERROR_SCHEMA } from '../errors.js';
-import type { Plan } from '../plan.js';
+import type { Plan, ParamSpec } from '../plan.js';
 import type { Policy } from '../policy.js';
 import type { RunResult } from '../runner.js';
 import { toView, type SandboxResource, type Sandboxes } from '../actions/wait.js';
@@ -21,6 +21,27 @@ export interface PlansServices {
   /** `--policy`: every server-side run is checked against it before its first step */
   readonly policyFile: string | undefined;
 }
+
+/** One version in GET /v1/plans: what a caller needs to choose a plan (skill) and fill its parameters. */
+export interface PlanVersionSummary {
+  readonly version: string;
+  readonly tags: readonly string[];
+  readonly createdAt: string;
+  readonly description: string | null;
+  readonly whenToUse: string | null;
+  readonly params: Readonly<Record<string, ParamSpec>>;
+}
+
+/** One plan in GET /v1/plans. */
+export interface PlanSummary {
+  readonly name: string;
+  /** tag → version */
+  readonly tags: Readonly<Record<string, string>>;
+  readonly versions: readonly PlanVersionSummary[];
+}
+
+/** PUT /v1/plans/:name answers the stored version and what storing it did. */
+export type StoredVersion = PlanVersion<Plan> & { readonly result: Exclude<PutResult, 'conflict'> };
 
 const ERRORS = { '4xx': PLANS_ERROR_SCHEMA, '5xx': PLANS_ERROR_SCHEMA } as const;
 const TAG = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', not: { const: LATEST } } as const;
@@ -214,7 +235,7 @@ async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyF
         },
       },
     },
-    async () => ({
+    async (): Promise<{ items: PlanSummary[] }> => ({
       items: plans.list().map((p) => ({
         name: p.name,
         tags: p.tags,
