@@ -44,11 +44,13 @@ async function main(argv: string[]): Promise<void> {
   await command(rest);
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof LanewayError && err.code === 'LANEWAY_ERR_CONFIG') {
-    process.stderr.write(`${err.message}\n`);
+main(process.argv.slice(2)).catch(async (failure: unknown) => {
+  if (failure instanceof LanewayError && failure.code === 'LANEWAY_ERR_CONFIG') {
+    process.stderr.write(`${failure.message}\n`);
     process.exit(2);
   }
+  // An API error reads `<server message> (<code> <status>)`; loaded only now, so commands that never call the API stay light.
+  const err = (await import('../client/api.js')).forTerminal(failure);
   process.stderr.write(`laneway: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 // `laneway plan run|validate|push|list`: runs a plan locally against a sandbox (exit 0 pass, 1 fail, 2 could not run), checks and stores plans.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, LanewayError } from '../core/errors.js';
-import { ApiError, DEFAULT_SERVER, forTerminal, LanewayClient, serverFrom } from '../client/api.js';
+import { ApiError, DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
 import { ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
@@ -95,14 +95,6 @@ function one(positionals: string[], command: string, what: string): string {
 }
 
 export async function runPlanCommand(argv: string[]): Promise<void> {
-  try {
-    await planCommand(argv);
-  } catch (err) {
-    throw forTerminal(err);
-  }
-}
-
-async function planCommand(argv: string[]): Promise<void> {
   const parsed = parseSubcommand(argv, FLAGS, USAGE);
   if (parsed === undefined) return;
   const { values, command, args } = parsed;

@@ -1,7 +1,7 @@
 // `laneway sandbox apply|list|get|delete` and `laneway routes <ns>/<name>`: a thin client of the control plane API.
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { DEFAULT_SERVER, forTerminal, LanewayClient, serverFrom } from '../client/api.js';
+import { DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
 import { parseSandboxFile } from '../client/sandbox-file.js';
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
@@ -108,14 +108,6 @@ function age(iso: string | null): string {
 }
 
 export async function runSandboxCommand(argv: string[]): Promise<void> {
-  try {
-    await sandboxCommand(argv);
-  } catch (err) {
-    throw forTerminal(err);
-  }
-}
-
-async function sandboxCommand(argv: string[]): Promise<void> {
   const parsed = parseSubcommand(argv, FLAGS, SANDBOX_USAGE);
   if (parsed === undefined) return;
   const { values, command, args } = parsed;
@@ -167,14 +159,6 @@ async function sandboxCommand(argv: string[]): Promise<void> {
 }
 
 export async function runRoutesCommand(argv: string[]): Promise<void> {
-  try {
-    await routesCommand(argv);
-  } catch (err) {
-    throw forTerminal(err);
-  }
-}
-
-async function routesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, { server: FLAGS.server, output: FLAGS.output, help: FLAGS.help }, process.env, true);
   if (values.help === true) {
     process.stdout.write(ROUTES_USAGE);

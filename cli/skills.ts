@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import { DEFAULT_SERVER, forTerminal, LanewayClient, serverFrom } from '../client/api.js';
+import { DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
 import { DEFAULT_SKILL_TAG, renderSkill, skillsOf } from '../validate/skills.js';
 import { parseSubcommand, type FlagSpec } from '../core/flags.js';
 
@@ -21,14 +21,6 @@ const USAGE = `usage: laneway skills <command> [flags]
 `;
 
 export async function runSkillsCommand(argv: string[]): Promise<void> {
-  try {
-    await skillsCommand(argv);
-  } catch (err) {
-    throw forTerminal(err);
-  }
-}
-
-async function skillsCommand(argv: string[]): Promise<void> {
   const parsed = parseSubcommand(argv, FLAGS, USAGE);
   if (parsed === undefined) return;
   const { values, command, args } = parsed;
