@@ -9,6 +9,7 @@ commands:
   control-plane   run the sandbox API and route push service
   sandbox         apply|list|get|delete sandboxes on a control plane
   routes          show a workload's route table: laneway routes <namespace>/<name>
+  connect         fork a workload to a service on this machine (a local lane)
   demo            start a local mini-mesh and show requests routed by baggage
   plan            run|validate|push|list validation plans (README "Validate a change")
   skills          export|list tagged plans as agent skills
@@ -22,6 +23,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'control-plane': async () => (await import('./server.js')).runServer,
   sandbox: async () => (await import('./sandbox.js')).runSandboxCommand,
   routes: async () => (await import('./sandbox.js')).runRoutesCommand,
+  connect: async () => (await import('./connect.js')).runConnectCommand,
   sidecar: async () => (await import('../proxy/main.js')).runSidecar,
   demo: async () => (await import('../demo/main.js')).runDemo,
   plan: async () => (await import('./plan.js')).runPlanCommand,

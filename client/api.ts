@@ -110,6 +110,11 @@ export class LanewayClient {
     return (await this.#call<{ revision: number }>('DELETE', `/v1/sandboxes/${segment(name)}`)).json;
   }
 
+  /** DELETE /v1/sandboxes/:name/lane — ends the local lane on purpose (another laptop may then connect it). */
+  async releaseLane(name: string): Promise<void> {
+    await this.#call<undefined>('DELETE', `/v1/sandboxes/${segment(name)}/lane`);
+  }
+
   /** GET /v1/workloads/:namespace/:name/routes — `workload` is `<namespace>/<name>`. */
   async routes(workload: string): Promise<RouteSnapshot> {
     const [namespace = '', name = ''] = workload.split('/');

@@ -16,6 +16,13 @@ import { Registry } from './registry.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { SandboxStorage } from './storage.js';
 import { SOLE_REPLICA } from './leadership.js';
+import { LaneRelay, refuseSocket } from './lanes.js';
+import { bearerToken } from './auth.js';
+import { LANE_UPGRADE, LOCAL_TARGET } from '../model/lanes.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TargetHealthSource } from './api/sandboxes.js';
+import type { TargetHealth } from './probe.js';
 import { TtlSweeper } from './ttl.js';
 import admissionRoutes from './api/admission.js';
 import { sandboxesApi, toResource, type SandboxResource } from './api/sandboxes.js';
@@ -33,6 +40,10 @@ export interface ControlPlane {
   readonly ttl: TtlSweeper;
   readonly metrics: Metrics;
   readonly authenticated: boolean;
+  /** the local-lane relay; null without --lane-listen */
+  readonly lanes: LaneRelay | null;
+  /** what sidecars dial for local forks (the relay's advertised address); null without a relay */
+  readonly laneAddress: string | null;
 }
 
 /** What an extension (a feature built on the control plane, registered by the composition root) may use. */
@@ -107,17 +118,29 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     logger.info({ target, ready: health.ready, reason: health.reason }, 'fork target health changed'),
   );
   let registry: Registry;
+  let lanes: LaneRelay | null = null;
+  let laneAddress: string | null = null;
   try {
+    if (config.laneListen !== undefined) {
+      // Before the registry: the relay's address is what local forks are published as.
+      lanes = new LaneRelay({ byKey: (key) => registry.byKey(key), get: (name) => registry.get(name) }, app.log);
+      const bound = await lanes.listen(config.laneListen.host, config.laneListen.port);
+      laneAddress = config.laneAdvertise ?? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    }
     registry = await Registry.open(store, {
       restored: (workloads, routes) => push.routes.restore(workloads, routes),
       published: (revision, deltas) => push.publish(revision, deltas),
       changed: (cause, startedAt) => metrics.changed(cause, startedAt),
       targetsAdded: (targets) => prober.kick(targets),
-    });
+    }, laneAddress ?? undefined);
   } catch (err) {
+    lanes?.close();
     store.close(); // an unreadable store must not stay locked by a process that failed to start
     throw err;
   }
+  const health: TargetHealthSource = {
+    health: (target, record): TargetHealth => (target === LOCAL_TARGET ? (lanes?.health(record) ?? NO_RELAY_HEALTH) : prober.health(target)),
+  };
   const ttl = new TtlSweeper(registry, config.sweepIntervalMs, app.log, leadership);
   if (tokens !== null && tokens.weak > 0) {
     app.log.warn({ tokens: tokens.weak }, `tokens shorter than ${Tokens.RECOMMENDED_LENGTH} characters are easy to guess`);
@@ -132,6 +155,8 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     ttl,
     metrics,
     authenticated: tokens !== null,
+    lanes,
+    laneAddress,
   } satisfies ControlPlane);
 
   app.addHook('onReady', async () => {
@@ -148,6 +173,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     ttl.stop();
     prober.stop();
     push.close();
+    lanes?.close();
   });
 
   if (tokens !== null) app.addHook('onRequest', accessHook(tokens));
@@ -172,14 +198,38 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
       ...(tokens !== null ? { security: [{ bearer: [] }] } : {}),
     },
   });
-  await app.register(sandboxesApi, { registry, prober, policy, self: () => selfAddresses(app, config) });
+  await app.register(sandboxesApi, {
+    registry,
+    prober: health,
+    policy,
+    self: () => selfAddresses(app, config),
+    releaseLane: lanes === null ? undefined : (name) => lanes.release(name),
+    lanes: lanes !== null,
+  });
+  // A laptop's tunnel: an HTTP/1.1 Upgrade on the API listener, authenticated like a write.
+  const relay = lanes;
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const match = /^\/v1\/sandboxes\/([a-z0-9-]{1,63})\/lane(?:\?.*)?$/.exec(req.url ?? '');
+    if (match === null || String(req.headers.upgrade).toLowerCase() !== LANE_UPGRADE) {
+      return refuseSocket(socket, 'LANEWAY_ERR_ROUTE_NOT_FOUND', `no upgrade endpoint ${req.method} ${(req.url ?? '').split('?')[0]}`);
+    }
+    if (closing) return refuseSocket(socket, 'LANEWAY_ERR_SHUTTING_DOWN');
+    if (relay === null) return refuseSocket(socket, 'LANEWAY_ERR_LANES_OFF');
+    if (tokens !== null) {
+      const token = bearerToken(req.headers.authorization);
+      const role = token === null ? null : tokens.roleOf(token);
+      if (role === null) return refuseSocket(socket, 'LANEWAY_ERR_UNAUTHENTICATED', undefined, 'www-authenticate: Bearer realm="laneway"\r\n');
+      if (role !== 'writer') return refuseSocket(socket, 'LANEWAY_ERR_FORBIDDEN', 'connecting a local lane needs a writer token');
+    }
+    relay.attach(match[1]!, req, socket, head);
+  });
   await app.register(workloadsApi, { push });
   await app.register(systemApi, { registry, push, metrics });
   const services: ControlPlaneServices = {
     plans: store.plans,
     sandbox: (name) => {
       const record = registry.get(name);
-      return record === undefined ? undefined : toResource(record, prober);
+      return record === undefined ? undefined : toResource(record, health);
     },
     policyFile: config.policyFile,
   };
@@ -188,6 +238,8 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
   if (config.inject !== undefined) await app.register(admissionRoutes, { inject: config.inject });
   return app;
 }
+
+const NO_RELAY_HEALTH: TargetHealth = Object.freeze({ ready: false, reason: 'this control plane has no lane relay (--lane-listen)', checkedAt: null });
 
 /**
  * Every address the control plane answers on: its API listener (the bound port, which differs from

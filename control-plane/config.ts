@@ -4,6 +4,7 @@ import { ConfigError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/units.js';
 import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../core/flags.js';
 import { compileAllowTargets } from '../model/allow-targets.js';
+import { parseHostPort } from '../model/route-table.js';
 import { injectOptions, type InjectOptions } from './admission.js';
 
 export interface ControlPlaneConfig {
@@ -31,6 +32,10 @@ export interface ControlPlaneConfig {
   readonly webhook: { readonly listen: { readonly host: string; readonly port: number }; readonly certFile: string; readonly keyFile: string } | undefined;
   /** what the injection webhook injects; undefined = the admission routes are not served */
   readonly inject: InjectOptions | undefined;
+  /** the lane relay's sidecar-facing listener (local forks); undefined = no relay, local forks refused */
+  readonly laneListen: { readonly host: string; readonly port: number } | undefined;
+  /** the `host:port` sidecars dial for local forks; undefined = the relay's bound address */
+  readonly laneAdvertise: string | undefined;
 }
 
 export const FLAGS = Object.freeze({
@@ -52,6 +57,8 @@ export const FLAGS = Object.freeze({
   'inject-control-plane': { type: 'string' },
   'inject-pull-policy': { type: 'string' },
   'inject-token-secret': { type: 'string' },
+  'lane-listen': { type: 'string' },
+  'lane-advertise': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Record<string, FlagSpec>);
 
@@ -75,6 +82,8 @@ export const USAGE = `usage: laneway control-plane [flags]
   --inject-control-plane url the control-plane URL injected sidecars subscribe to
   --inject-pull-policy p     imagePullPolicy of injected containers (default IfNotPresent)
   --inject-token-secret name Secret (key 'token') in each injected namespace holding a reader token
+  --lane-listen host:port    serve local lanes: the relay port sidecars send local forks' requests to (off by default)
+  --lane-advertise host:port the address sidecars dial for local forks (default the --lane-listen address; required for 0.0.0.0)
 Every flag can also be set as LANEWAY_<FLAG> (e.g. LANEWAY_LISTEN, LANEWAY_DATA).
 `;
 
@@ -142,6 +151,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           keyFile: resolve(webhookKey as string),
         });
 
+  const laneListenText = opt('lane-listen');
+  const laneListen = laneListenText === undefined ? undefined : parseListenAddress('--lane-listen', laneListenText);
+  if (laneListen !== undefined && tokensFile === undefined && !insecure && !isLoopbackHost(laneListen.host)) {
+    throw new ConfigError('--lane-listen', `${laneListen.host} is not a loopback address; use --tokens-file (or --insecure)`);
+  }
+  const laneAdvertise = opt('lane-advertise');
+  if (laneAdvertise !== undefined && parseHostPort(laneAdvertise) === undefined) throw new ConfigError('--lane-advertise', `expected host:port, got '${laneAdvertise}'`);
+  if (laneAdvertise !== undefined && laneListen === undefined) throw new ConfigError('--lane-advertise', 'needs --lane-listen');
+  if (laneListen !== undefined && laneAdvertise === undefined && (laneListen.host === '0.0.0.0' || laneListen.host === '::')) {
+    throw new ConfigError('--lane-advertise', `required with a wildcard --lane-listen: sidecars cannot dial ${laneListen.host}`);
+  }
+
   return Object.freeze({
     listen: Object.freeze(listen),
     dataDir: resolve(str('data', DEFAULTS.data)),
@@ -158,6 +179,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     logLevel,
     webhook,
     inject,
+    laneListen: laneListen === undefined ? undefined : Object.freeze(laneListen),
+    laneAdvertise,
   });
 }
 

@@ -22,12 +22,13 @@ export async function runControlPlane(argv: string[], extensions: readonly Contr
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const { registry, authenticated } = app.controlPlane;
+  const { registry, authenticated, laneAddress } = app.controlPlane;
   // Tests and the demo wait for "listening on http://host:port"; the log goes to stderr so stdout stays this one line.
   process.stdout.write(
     `laneway control-plane listening on http://${host}:${address.port} ` +
       `(data ${config.dataDir}, revision ${registry.revision}, ${registry.size} sandboxes, ` +
-      `${authenticated ? 'bearer tokens required' : 'no authentication'})\n`,
+      `${authenticated ? 'bearer tokens required' : 'no authentication'}` +
+      `${laneAddress === null ? '' : `, local lanes via ${laneAddress}`})\n`,
   );
 
   const webhook =

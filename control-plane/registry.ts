@@ -2,6 +2,7 @@
 import type { Route } from '../model/route-table.js';
 import { ControlPlaneError } from '../model/api-errors.js';
 import type { WorkloadDelta } from './route-cache.js';
+import { LOCAL_TARGET } from '../model/lanes.js';
 import { generateRoutingKey, type ValidSpec } from './spec.js';
 import type { Change, ChangeCause, CommittedChange, SandboxRecord, SandboxStorage, Unwatch } from './storage.js';
 
@@ -26,11 +27,22 @@ export interface RegistryHooks {
   targetsAdded(targets: readonly string[]): void;
 }
 
-/** The routes one sandbox contributes: one per fork, keyed by workload. */
-export function routesOf(record: SandboxRecord): Map<string, Route> {
+/**
+ * Where sidecars send a local fork's requests: the lane relay's address, or — on a control plane
+ * without a relay (a local fork stored by an earlier run with --lane-listen) — a port nothing listens
+ * on, so the sidecar answers 502 instead of sending the sandbox's requests to the baseline.
+ */
+export const NO_RELAY_TARGET = '127.0.0.1:1';
+
+/** The routes one sandbox contributes: one per fork, keyed by workload; `local` targets become `relay`. */
+export function routesOf(record: SandboxRecord, relay: string = NO_RELAY_TARGET): Map<string, Route> {
   const routes = new Map<string, Route>();
   for (const fork of record.spec.forks) {
-    routes.set(fork.workload, Object.freeze({ key: record.routingKey, sandbox: record.name, targets: fork.targets }));
+    let targets = fork.targets;
+    if (Object.values(targets).includes(LOCAL_TARGET)) {
+      targets = Object.freeze(Object.fromEntries(Object.entries(targets).map(([port, t]) => [port, t === LOCAL_TARGET ? relay : t])));
+    }
+    routes.set(fork.workload, Object.freeze({ key: record.routingKey, sandbox: record.name, targets }));
   }
   return routes;
 }
@@ -48,9 +60,9 @@ function sameRoute(a: Route, b: Route): boolean {
  * key included: the sidecar drops the sandbox's old key itself), a `delete` where its fork is gone.
  * Workloads whose route did not change get nothing.
  */
-export function diffRoutes(before: SandboxRecord | undefined, after: SandboxRecord | undefined): WorkloadDelta[] {
-  const old = before === undefined ? new Map<string, Route>() : routesOf(before);
-  const next = after === undefined ? new Map<string, Route>() : routesOf(after);
+export function diffRoutes(before: SandboxRecord | undefined, after: SandboxRecord | undefined, relay?: string): WorkloadDelta[] {
+  const old = before === undefined ? new Map<string, Route>() : routesOf(before, relay);
+  const next = after === undefined ? new Map<string, Route>() : routesOf(after, relay);
   const deltas: WorkloadDelta[] = [];
   for (const [workload, route] of next) {
     const previous = old.get(workload);
@@ -76,23 +88,26 @@ export class Registry {
   /** writers waiting for the watch to reach a revision */
   readonly #waiters: { readonly revision: number; readonly resolve: () => void }[] = [];
   readonly #unwatch: Unwatch;
+  /** what `local` fork targets are published as (the lane relay's address) */
+  readonly #relay: string | undefined;
   #revision: number;
 
   /** Loads the store's state and watches it from there (nothing awaited in between, so no change is missed). */
-  static async open(store: SandboxStorage, hooks: RegistryHooks): Promise<Registry> {
+  static async open(store: SandboxStorage, hooks: RegistryHooks, relay?: string): Promise<Registry> {
     const loaded = await store.load();
-    return new Registry(store, hooks, loaded);
+    return new Registry(store, hooks, loaded, relay);
   }
 
-  private constructor(store: SandboxStorage, hooks: RegistryHooks, loaded: Awaited<ReturnType<SandboxStorage['load']>>) {
+  private constructor(store: SandboxStorage, hooks: RegistryHooks, loaded: Awaited<ReturnType<SandboxStorage['load']>>, relay: string | undefined) {
     this.#store = store;
     this.#hooks = hooks;
+    this.#relay = relay;
     this.#revision = loaded.revision;
     const routes: { workload: string; route: Route }[] = [];
     for (const record of loaded.sandboxes) {
       this.#sandboxes.set(record.name, record);
       this.#keys.set(record.routingKey, record.name);
-      for (const [workload, route] of routesOf(record)) routes.push({ workload, route });
+      for (const [workload, route] of routesOf(record, relay)) routes.push({ workload, route });
     }
     hooks.restored(loaded.workloads, routes);
     this.#unwatch = store.watch(loaded.revision, (change) => this.#follow(change));
@@ -110,6 +125,12 @@ export class Registry {
     return this.#sandboxes.get(name);
   }
 
+  /** The sandbox a routing key belongs to. */
+  byKey(key: string): SandboxRecord | undefined {
+    const name = this.#keys.get(key);
+    return name === undefined ? undefined : this.#sandboxes.get(name);
+  }
+
   list(): SandboxRecord[] {
     return [...this.#sandboxes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   }
@@ -120,7 +141,8 @@ export class Registry {
     for (const record of this.#sandboxes.values()) {
       for (const fork of record.spec.forks) {
         for (const target of Object.values(fork.targets)) {
-          if (!seen.has(target)) {
+          // A local fork's health is its lane's, not a TCP probe's.
+          if (target !== LOCAL_TARGET && !seen.has(target)) {
             seen.add(target);
             yield target;
           }
@@ -167,7 +189,7 @@ export class Registry {
         updatedAt: now,
         expiresAt,
       });
-      const workloads = diffRoutes(existing, record).map((d) => d.workload);
+      const workloads = diffRoutes(existing, record, this.#relay).map((d) => d.workload);
       if (await this.#commit({ cause: 'apply', put: record, workloads }, startedAt, attempt)) {
         return { record, result: existing === undefined ? 'created' : 'configured' };
       }
@@ -182,7 +204,7 @@ export class Registry {
       if (existing === undefined) {
         throw new ControlPlaneError('LANEWAY_ERR_SANDBOX_NOT_FOUND', `sandbox ${name} does not exist`, 'name');
       }
-      const workloads = diffRoutes(existing, undefined).map((d) => d.workload);
+      const workloads = diffRoutes(existing, undefined, this.#relay).map((d) => d.workload);
       const revision = this.#revision + 1;
       if (await this.#commit({ cause, deleteName: name, workloads }, startedAt, attempt)) return revision;
     }
@@ -237,8 +259,8 @@ export class Registry {
       this.#sandboxes.delete(change.deleteName);
     }
     this.#revision = change.revision;
-    this.#hooks.published(change.revision, diffRoutes(before, change.put));
-    if (change.put !== undefined) this.#hooks.targetsAdded(change.put.spec.forks.flatMap((f) => Object.values(f.targets)));
+    this.#hooks.published(change.revision, diffRoutes(before, change.put, this.#relay));
+    if (change.put !== undefined) this.#hooks.targetsAdded(change.put.spec.forks.flatMap((f) => Object.values(f.targets)).filter((t) => t !== LOCAL_TARGET));
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const waiter = this.#waiters[i]!;
       if (waiter.revision <= change.revision) {

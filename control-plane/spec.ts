@@ -6,6 +6,7 @@ import { parseDuration } from '../core/units.js';
 import { ControlPlaneError, invalidField } from '../model/api-errors.js';
 import type { TargetPolicy } from '../model/allow-targets.js';
 import { forbiddenTarget, type SelfAddress } from '../model/target-guard.js';
+import { LOCAL_TARGET } from '../model/lanes.js';
 
 /** One baseline workload the sandbox stands in for, and where its fork listens per app port. */
 export interface Fork {
@@ -22,6 +23,9 @@ export interface SandboxSpec {
 }
 
 /** A validated spec plus what the server derives from it. */
+/** Stands in for a `local` target while the route model validates the rest (any valid host:port does). */
+const LOCAL_PLACEHOLDER = '127.0.0.1:1';
+
 export interface ValidSpec {
   readonly spec: SandboxSpec;
   readonly ttlMs: number | undefined;
@@ -55,7 +59,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * `forbiddenTarget` names (metadata, link-local, unspecified, ourselves) are refused unless `policy`
  * allows that host explicitly.
  */
-export function validateSpec(name: string, input: unknown, policy: TargetPolicy | null, self: readonly SelfAddress[] = []): ValidSpec {
+export function validateSpec(name: string, input: unknown, policy: TargetPolicy | null, self: readonly SelfAddress[] = [], lanes = false): ValidSpec {
   if (!isObject(input)) throw invalidField('spec', 'must be an object');
   const spec: { routingKey?: string; ttl?: string; labels?: Record<string, string>; forks?: Fork[] } = {};
   const forks: Fork[] = [];
@@ -113,16 +117,31 @@ export function validateSpec(name: string, input: unknown, policy: TargetPolicy 
     if (isObject(raw.targets) && Object.keys(raw.targets).length > LIMITS.maxPortsPerFork) {
       throw invalidField(`${path}.targets`, `at most ${LIMITS.maxPortsPerFork} ports`);
     }
+    // `local` (a laptop's lane) stands for the relay's address, which the route model checks like any target.
+    const rawTargets = isObject(raw.targets) ? { ...raw.targets } : raw.targets;
+    const local = new Set<string>();
+    if (isObject(rawTargets)) {
+      for (const [port, target] of Object.entries(rawTargets)) {
+        if (target !== LOCAL_TARGET) continue;
+        if (!lanes) throw new ControlPlaneError('LANEWAY_ERR_LANES_OFF', `${path}.targets.${port}: "${LOCAL_TARGET}" needs a control plane started with --lane-listen`, `${path}.targets.${port}`);
+        local.add(port);
+        rawTargets[port] = LOCAL_PLACEHOLDER;
+      }
+    }
     // The route model's own validator: the key is checked above, so only sandbox/targets can fail here.
     let route: Route;
     try {
-      route = validateRoute({ key: 'k', sandbox: name, targets: raw.targets }, path);
+      route = validateRoute({ key: 'k', sandbox: name, targets: rawTargets }, path);
     } catch (err) {
       if (err instanceof RouteTableError) throw invalidField(err.path, err.message.slice(err.path.length + 2));
       throw err;
     }
     const targets: Record<string, string> = {};
     for (const port of Object.keys(route.targets).sort((a, b) => Number(a) - Number(b))) {
+      if (local.has(port)) {
+        targets[port] = LOCAL_TARGET;
+        continue;
+      }
       const target = route.targets[port] as string;
       const parsed = parseHostPort(target) as { host: string; port: number };
       const allowed = policy === null ? null : policy(parsed.host);

@@ -5,6 +5,12 @@ export const DEFAULT_ROUTING_KEY_NAME = 'laneway';
 
 /** Loop guard: how many sidecars forwarded this request to a sandbox target. */
 export const HOPS_HEADER = 'laneway-hops';
+/**
+ * Set by the sidecar on every request it sends to a sandbox fork: `<routing key>@<namespace>/<name>:<app port>`,
+ * the lane and the baseline workload and port the fork stands in for (a client's own is dropped).
+ * The lane relay picks a local fork by it; the key is what the request carried, so it reveals nothing new.
+ */
+export const FORK_HEADER = 'laneway-fork';
 /** Set on a response a sandbox fork answered: the sandbox's name. */
 export const SANDBOX_HEADER = 'laneway-sandbox';
 /** Set on a response the sidecar generated: the error code. */

@@ -242,6 +242,21 @@ function crossCheck(name: string, manifests: readonly Manifest[]): string[] {
       // The injected image must be the control plane's own: sidecars and control plane speak one protocol version.
       const injectImage = flagValue(c.args, '--inject-image');
       if (injectImage !== undefined && injectImage !== c.image) errors.push(`${m.where}: --inject-image ${injectImage} differs from the container image ${c.image}`);
+      // Sidecars dial --lane-advertise for local forks: it must be a Service port of this build that reaches the relay.
+      const advertise = flagValue(c.args, '--lane-advertise');
+      if (advertise !== undefined) {
+        const parsed = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)$/.exec(advertise);
+        const service = parsed === null ? undefined : find('Service', parsed[2], parsed[1]!);
+        const port = service?.doc.spec?.ports?.find((p: Obj) => p.port === Number(parsed![3]));
+        const laneListen = flagValue(c.args, '--lane-listen');
+        const declared = (c.ports ?? []).find((p: Obj) => p.name === port?.targetPort || p.containerPort === port?.targetPort);
+        if (parsed === null) errors.push(`${m.where}: --lane-advertise ${advertise} is not <service>.<namespace>.svc:<port>`);
+        else if (service === undefined) errors.push(`${m.where}: --lane-advertise names Service ${parsed[2]}/${parsed[1]}, which is not in this build`);
+        else if (port === undefined) errors.push(`${m.where}: --lane-advertise port ${parsed[3]} is not a port of Service ${parsed[1]}`);
+        else if (declared === undefined || laneListen === undefined || !laneListen.endsWith(`:${declared.containerPort}`)) {
+          errors.push(`${m.where}: --lane-advertise ${advertise} does not reach --lane-listen ${laneListen ?? '(unset)'} through the Service's targetPort`);
+        }
+      }
     }
   }
 

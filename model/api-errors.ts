@@ -21,6 +21,13 @@ export const CONTROL_PLANE_ERRORS = Object.freeze({
   LANEWAY_ERR_TOO_MANY_WATCHERS: { status: 503, message: 'the watcher limit is reached; retry later' },
   LANEWAY_ERR_SHUTTING_DOWN: { status: 503, message: 'the control plane is shutting down' },
   LANEWAY_ERR_STORE_CONTENDED: { status: 503, message: 'other writes kept changing the store under this one; retry' },
+  LANEWAY_ERR_LANES_OFF: { status: 400, message: 'this control plane has no lane relay (--lane-listen); local forks need one' },
+  LANEWAY_ERR_LANE_TAKEN: { status: 409, message: 'another laptop holds this sandbox\'s lane' },
+  LANEWAY_ERR_LANE_NOT_LOCAL: { status: 404, message: 'the sandbox has no local fork for this workload and port' },
+  LANEWAY_ERR_LANE_DISCONNECTED: { status: 502, message: 'the local fork is not connected (laneway connect is not running or lost its connection)' },
+  LANEWAY_ERR_LANE_BUSY: { status: 503, message: 'the local lane has as many requests in flight as it carries' },
+  LANEWAY_ERR_LANE_TIMEOUT: { status: 504, message: 'the local fork did not answer in time' },
+  LANEWAY_ERR_LOCAL_UNAVAILABLE: { status: 502, message: 'the local service refused or could not be reached from laneway connect' },
   LANEWAY_ERR_INTERNAL: { status: 500, message: 'internal error (a server fault, not the request)' },
 } as const satisfies Record<string, ErrorSpec>);
 

@@ -5,7 +5,7 @@ import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
 import { dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
-import { FALLBACK_HEADER, mayFallBack, pushForwardingHeaders, upstreamFailure, upstreamFailureOf } from './outcome.js';
+import { dropSandboxHeaders, FALLBACK_HEADER, mayFallBack, pushForwardingHeaders, upstreamFailure, upstreamFailureOf } from './outcome.js';
 import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
 import type { CompiledRoute, Target } from '../model/route-table.js';
@@ -26,6 +26,8 @@ export interface ForwardContext {
   readonly maxPipelined: number;
   /** null when access logging is off: resolved at startup, so the hot path pays one null check */
   readonly accessLog: ((handler: ProxyHandler) => void) | null;
+  /** app port → the end of the `laneway-fork` value (`@<workload>:<port>`, after the routing key), built once */
+  readonly forkOf: ReadonlyMap<number, string>;
 }
 
 const kHandler = Symbol('laneway.handler');
@@ -211,6 +213,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       this.route = undefined;
       this.fellBack = true;
       this.#abort = null;
+      dropSandboxHeaders(this.#opts.headers as string[]);
       this.dispatch(this.#ctx.upstreams.baseline(this.appPort));
       return;
     }
@@ -409,7 +412,7 @@ export class Forwarder {
       handler.fail(handler.error as SidecarErrorCode);
       return;
     }
-    pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, decision !== BASELINE);
+    pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, decision === BASELINE ? null : handler.route!.key + ctx.forkOf.get(appPort)!);
     if (decision === BASELINE) handler.dispatch(ctx.upstreams.baseline(appPort));
     else handler.dispatch(ctx.upstreams.sandbox(handler.target as Target));
   }

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
+import { FORK_HEADER } from '../core/constants.js';
 import { HOPS_HEADER, InboundHeaders, MAX_REQUEST_HEADER_BYTES, type HeaderRules } from './headers.js';
 import { FALLBACK_HEADER, mayFallBack, setH2ForwardingHeaders, upstreamFailure, upstreamFailureOf } from './outcome.js';
 import { Decision, type Stats } from './metrics.js';
@@ -59,7 +60,7 @@ const GRPC_RESOURCE_EXHAUSTED = '8';
 const NO_ROUTE: Routed = Object.freeze({ route: undefined, target: undefined, error: undefined }) as Routed;
 
 /** Headers an HTTP/2 proxy must not copy between connections (RFC 9113 §8.2.2) or that we set ourselves. */
-const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', HOPS_HEADER]);
+const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', HOPS_HEADER, FORK_HEADER]);
 
 export interface H2Options {
   readonly appHost: string;
@@ -79,6 +80,8 @@ export interface H2Context {
   readonly stats: Stats;
   readonly log: Logger;
   readonly fallbackToBaseline: boolean;
+  /** app port → the end of the `laneway-fork` value (`@<workload>:<port>`) */
+  readonly forkOf: ReadonlyMap<number, string>;
 }
 
 /** One multiplexed HTTP/2 session per upstream origin; replaced when it closes or receives GOAWAY. */
@@ -215,7 +218,7 @@ export class H2Forwarder {
       { xff: str(headers['x-forwarded-for']), forwarded: str(headers.forwarded), via: str(headers.via) },
       stream.session?.socket?.remoteAddress,
       inbound.hops,
-      decision === SANDBOX,
+      decision === SANDBOX ? routed.route!.key + ctx.forkOf.get(appPort)! : null,
     );
     this.#dispatch(stream, out, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, appPort, routed, decision === SANDBOX, false, grpc, ours);
   }
@@ -313,6 +316,7 @@ export class H2Forwarder {
           stream.off('close', onClientClose);
           session.off('connect', pipeBody);
           delete out[HOPS_HEADER];
+          delete out[FORK_HEADER];
           this.#dispatch(stream, out, endStream, appPort, NO_ROUTE, false, true, grpc, ours);
           return;
         }

@@ -1,5 +1,6 @@
 // One pass over a request's raw headers: collects the routing-key sources and builds the header list to forward.
 import { findBaggageValue, findLastSingleValue, findTracestateValue } from './baggage.js';
+import { FORK_HEADER } from '../core/constants.js';
 import type { SidecarErrorCode } from './errors.js';
 
 /** What a header means to the sidecar; anything not in the map is forwarded untouched. */
@@ -62,6 +63,7 @@ export class HeaderRules {
       [`ot-baggage-${lower}`, OT_BAGGAGE],
       [`uberctx-${lower}`, UBERCTX],
       [HOPS_HEADER, HOPS],
+      [FORK_HEADER, DROP], // ours to set (outcome.ts), never a client's: it picks a local fork at the lane relay
       ['content-length', CONTENT_LENGTH],
       ['forwarded', FORWARDED],
       ['host', HOST], // every request has one: duplicates are a 400 (RFC 9112 §3.2)

@@ -69,6 +69,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     bodyTimeoutMs: config.bodyTimeoutMs,
     maxPipelined: config.maxPipelined,
     accessLog,
+    forkOf: new Map(config.ports.map(({ appPort }) => [appPort, `@${config.workload}:${appPort}`])),
   };
   const h2Options = {
     appHost: config.appHost,

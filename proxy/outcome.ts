@@ -2,6 +2,7 @@
 // back to the baseline, and the headers a forwarded request gains. The forwarders only do protocol I/O around it.
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { SidecarErrorCode } from './errors.js';
+import { FORK_HEADER } from '../core/constants.js';
 import { HOPS_HEADER, type InboundHeaders } from './headers.js';
 
 /** Failures before a byte reached the upstream: safe to send elsewhere (`--fallback baseline`). */
@@ -34,25 +35,36 @@ export const FALLBACK_HEADER = 'laneway-fallback';
 
 /**
  * What an HTTP/1 request (plain or upgrade) gains on the way out: the client address in
- * `x-forwarded-for` (and in `forwarded` when the request had one), `via`, and the hop count toward a sandbox.
+ * `x-forwarded-for` (and in `forwarded` when the request had one), `via`, and toward a sandbox the hop
+ * count and `laneway-fork` (`fork`: this workload and app port; null on the baseline path).
  */
-export function pushForwardingHeaders(headers: string[], peer: string | undefined, inbound: InboundHeaders, sandbox: boolean): void {
+export function pushForwardingHeaders(headers: string[], peer: string | undefined, inbound: InboundHeaders, fork: string | null): void {
   if (peer !== undefined) {
     headers.push('x-forwarded-for', peer);
     if (inbound.forwarded) headers.push('forwarded', peer.includes(':') ? `for="[${peer}]"` : `for=${peer}`);
   }
   headers.push('via', '1.1 laneway');
-  if (sandbox) headers.push(HOPS_HEADER, String(inbound.hops + 1));
+  if (fork !== null) headers.push(HOPS_HEADER, String(inbound.hops + 1), FORK_HEADER, fork);
+}
+
+/** Takes back what `pushForwardingHeaders` added toward a sandbox: a fallback to the baseline carries neither the hop count nor `laneway-fork`. */
+export function dropSandboxHeaders(headers: string[]): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i] === HOPS_HEADER || headers[i] === FORK_HEADER) headers.splice(i, 2);
 }
 
 /** The same for an HTTP/2 stream, whose headers are one object (values joined instead of repeated lines). */
-export function setH2ForwardingHeaders(out: OutgoingHttpHeaders, inbound: { readonly xff?: string; readonly forwarded?: string; readonly via?: string }, peer: string | undefined, hops: number, sandbox: boolean): void {
+export function setH2ForwardingHeaders(out: OutgoingHttpHeaders, inbound: { readonly xff?: string; readonly forwarded?: string; readonly via?: string }, peer: string | undefined, hops: number, fork: string | null): void {
   const { xff, forwarded, via } = inbound;
   if (peer) {
     out['x-forwarded-for'] = xff ? `${xff}, ${peer}` : peer;
     if (forwarded) out.forwarded = `${forwarded}, ${peer.includes(':') ? `for="[${peer}]"` : `for=${peer}`}`;
   }
   out.via = via ? `${via}, 2 laneway` : '2 laneway';
-  if (sandbox) out[HOPS_HEADER] = String(hops + 1);
-  else delete out[HOPS_HEADER];
+  if (fork !== null) {
+    out[HOPS_HEADER] = String(hops + 1);
+    out[FORK_HEADER] = fork;
+  } else {
+    delete out[HOPS_HEADER];
+    delete out[FORK_HEADER];
+  }
 }

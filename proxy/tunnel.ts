@@ -76,7 +76,7 @@ export class Tunneler {
     const upgrade = inbound.upgrade === undefined ? undefined : withoutH2c(inbound.upgrade);
     if (upgrade !== undefined) headers.push('connection', 'upgrade', 'upgrade', upgrade);
     else headers.push('connection', 'close');
-    pushForwardingHeaders(headers, req.socket.remoteAddress, inbound, sandbox);
+    pushForwardingHeaders(headers, req.socket.remoteAddress, inbound, sandbox ? routed.route!.key + ctx.forkOf.get(appPort)! : null);
 
     let bodyLeft = bodyAfterHead;
     const rest = head.subarray(inHead);

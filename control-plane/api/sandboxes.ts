@@ -4,15 +4,24 @@ import { isDnsLabel, ROUTING_KEY_RULE } from '../../core/names.js';
 import type { TargetPolicy } from '../../model/allow-targets.js';
 import type { SelfAddress } from '../../model/target-guard.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../../model/api-errors.js';
-import type { Prober } from '../probe.js';
+import type { TargetHealth } from '../probe.js';
 import { mayReadDetails } from '../auth.js';
 import type { Registry } from '../registry.js';
 import { LIMITS, validateSpec, type SandboxSpec } from '../spec.js';
 import type { SandboxRecord } from '../storage.js';
 
+/** Where a target's health comes from: the TCP prober, or for a `local` target its lane. */
+export interface TargetHealthSource {
+  health(target: string, record: SandboxRecord): TargetHealth;
+}
+
 export interface SandboxesOptions {
   readonly registry: Registry;
-  readonly prober: Prober;
+  readonly prober: TargetHealthSource;
+  /** a writer ended its local lane on purpose (DELETE …/lane), or the sandbox is gone; undefined without a relay */
+  readonly releaseLane: ((name: string) => void) | undefined;
+  /** whether `local` fork targets are accepted (a lane relay is configured) */
+  readonly lanes: boolean;
   readonly policy: TargetPolicy | null;
   /** the control plane's own listeners, read at apply time (port 0 is only known once listening) */
   readonly self: () => readonly SelfAddress[];
@@ -50,11 +59,11 @@ export interface SandboxResource {
  */
 export const COARSE_NOT_READY = 'not ready';
 
-export function toResource(record: SandboxRecord, prober: Prober, detailed = true): SandboxResource {
+export function toResource(record: SandboxRecord, prober: TargetHealthSource, detailed = true): SandboxResource {
   const targets: TargetStatus[] = [];
   for (const fork of record.spec.forks) {
     for (const [port, target] of Object.entries(fork.targets)) {
-      const health = prober.health(target);
+      const health = prober.health(target, record);
       targets.push({
         workload: fork.workload,
         port,
@@ -161,7 +170,7 @@ function checkName(name: string): void {
   if (!isDnsLabel(name)) throw invalidField('name', 'must be a DNS-1123 label (lowercase letters, digits and -, at most 63)');
 }
 
-export async function sandboxesApi(app: FastifyInstance, { registry, prober, policy, self }: SandboxesOptions): Promise<void> {
+export async function sandboxesApi(app: FastifyInstance, { registry, prober, policy, self, releaseLane, lanes }: SandboxesOptions): Promise<void> {
   app.put<{ Params: { name: string }; Body: { name?: string; spec: unknown } }>(
     '/v1/sandboxes/:name',
     {
@@ -191,7 +200,7 @@ export async function sandboxesApi(app: FastifyInstance, { registry, prober, pol
       if (request.body.name !== undefined && request.body.name !== name) {
         throw invalidField('name', `the body names ${request.body.name} but the URL names ${name}`);
       }
-      const valid = validateSpec(name, request.body.spec, policy, self());
+      const valid = validateSpec(name, request.body.spec, policy, self(), lanes);
       const { record, result } = await registry.apply(name, valid, Date.now());
       if (result !== 'unchanged') request.log.info({ sandbox: name, revision: record.revision, result }, 'sandbox applied');
       reply.code(result === 'created' ? 201 : 200).header('laneway-apply', result);
@@ -247,8 +256,33 @@ export async function sandboxesApi(app: FastifyInstance, { registry, prober, pol
       const { name } = request.params;
       checkName(name);
       const revision = await registry.delete(name);
+      releaseLane?.(name);
       request.log.info({ sandbox: name, revision }, 'sandbox deleted');
       return { name, revision };
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/v1/sandboxes/:name/lane',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: "End a sandbox's local lane",
+        description:
+          'What `laneway connect` calls when it stops on purpose: the tunnel is closed and the lane forgets its owner, so another laptop may connect it. ' +
+          'Connecting is an HTTP/1.1 Upgrade (`upgrade: laneway-lane`) of `GET` on this path (README "Run your change locally").',
+        tags: ['sandboxes'],
+        params: NAME_PARAMS,
+        response: { 204: { type: 'null' }, ...ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      checkName(name);
+      if (releaseLane === undefined) throw new ControlPlaneError('LANEWAY_ERR_LANES_OFF');
+      if (registry.get(name) === undefined) throw notFound(name);
+      releaseLane(name);
+      reply.code(204);
     },
   );
 }

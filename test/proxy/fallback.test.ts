@@ -103,7 +103,11 @@ describe('--fallback baseline on every protocol', () => {
     const res = await request(`http://127.0.0.1:${withFallback.http1}/f`, { headers: DEAD });
     expect(res.statusCode).toBe(200);
     expect(res.headers['laneway-fallback']).toBe('1');
-    expect(((await res.body.json()) as { name: string }).name).toBe('baseline');
+    const seen = (await res.body.json()) as { name: string; headers: Record<string, string> };
+    expect(seen.name).toBe('baseline');
+    // Nothing meant for the sandbox's path reaches the baseline.
+    expect(seen.headers['laneway-hops']).toBeUndefined();
+    expect(seen.headers['laneway-fork']).toBeUndefined();
   });
 
   it('HTTP/2 without a body', async () => {
@@ -112,6 +116,7 @@ describe('--fallback baseline on every protocol', () => {
     expect(headers['laneway-fallback']).toBe('1');
     expect(text).toBe('h2 baseline got 0 bytes');
     expect(h2seen.at(-1)!.headers['laneway-hops']).toBeUndefined();
+    expect(h2seen.at(-1)!.headers['laneway-fork']).toBeUndefined();
   });
 
   it('HTTP/2 with a body (as every gRPC call has): the baseline gets all of it', async () => {

@@ -200,6 +200,19 @@ describe('item 1: only a 101 becomes a tunnel', () => {
     expect(text).toMatch(/\r\nlaneway-sandbox: pr-b\r\n/i);
     expect(wsHeaders.at(-1)!.via).toBe('1.1 laneway');
     expect(wsHeaders.at(-1)!['laneway-hops']).toBe('1');
+    expect(wsHeaders.at(-1)!['laneway-fork']).toBe(`keyB@default/orders:${baseline.port}`);
+  });
+});
+
+describe('laneway-fork: which baseline workload and port a fork stands in for', () => {
+  it('is set on the sandbox path only, and a client cannot set it', async () => {
+    const forged = 'laneway-fork: other/payments:1';
+    const toFork = forkA.seen.length;
+    const toBaseline = baseline.seen.length;
+    expect(statusLines((await exchange(head(['GET /f HTTP/1.1', 'Host: x', 'Connection: close', 'baggage: laneway=keyA', forged]))).text)).toEqual(['HTTP/1.1 200 OK']);
+    expect(statusLines((await exchange(head(['GET /f HTTP/1.1', 'Host: x', 'Connection: close', forged]))).text)).toEqual(['HTTP/1.1 200 OK']);
+    expect(forkA.seen[toFork]!.headers['laneway-fork']).toBe(`keyA@default/orders:${baseline.port}`);
+    expect(baseline.seen[toBaseline]!.headers['laneway-fork']).toBeUndefined();
   });
 });
 

@@ -1,0 +1,202 @@
+// `laneway connect`: fork a workload to a service on this machine through one outbound tunnel; Ctrl-C disconnects and undoes the fork.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { LanewayClient, serverFrom } from '../client/api.js';
+import { LaneAgent, newLaneSession, type LaneState } from '../client/lane-agent.js';
+import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
+import { ConfigError } from '../core/errors.js';
+import { parseFlags, type FlagSpec } from '../core/flags.js';
+import { isDnsLabel, isWorkloadName } from '../core/names.js';
+import { LANE_SESSION_RE, LOCAL_TARGET } from '../model/lanes.js';
+import { parseHostPort, type Target } from '../model/route-table.js';
+import type { Fork, SandboxSpec } from '../control-plane/spec.js';
+
+const FLAGS = Object.freeze({
+  server: { type: 'string', env: 'LANEWAY_URL' },
+  sandbox: { type: 'string', env: 'LANEWAY_SANDBOX' },
+  workload: { type: 'string', env: 'LANEWAY_CONNECT_WORKLOAD' },
+  port: { type: 'string', multiple: true, env: 'LANEWAY_CONNECT_PORTS' },
+  ttl: { type: 'string', env: 'LANEWAY_CONNECT_TTL' },
+  keep: { type: 'boolean', env: 'LANEWAY_CONNECT_KEEP' },
+  help: { type: 'boolean', short: 'h', env: 'LANEWAY_CONNECT_HELP' },
+} as const satisfies Record<string, FlagSpec>);
+
+export const USAGE = `usage: laneway connect --sandbox <name> --workload <namespace>/<name> --port <app port>=<host:port>... [--ttl 2h] [--keep] [-- <command> [args]]
+
+  Forks the workload's app ports to services on this machine: requests in the cluster that carry the
+  sandbox's routing key reach them through one outbound connection to the control plane (no inbound
+  port, no image). Prints the routing key; Ctrl-C disconnects and removes the local fork (or the
+  sandbox, if this command created it) unless --keep. The connection is re-established with
+  jittered backoff when it drops; meanwhile the sandbox's requests get 502 LANEWAY_ERR_LANE_DISCONNECTED.
+
+  --port 8080=127.0.0.1:3000   app port of the workload = where the local service listens (3000 alone means 127.0.0.1:3000)
+  -- <command>                 run the local service: PORT (the first local port), LANEWAY_ROUTING_KEY and
+                               LANEWAY_BAGGAGE are set; when it exits, laneway connect ends with its exit code
+  --server url                 control plane (env LANEWAY_URL); a writer token from LANEWAY_TOKEN
+
+  example: laneway connect --sandbox pr-7 --workload default/orders --port 8080=127.0.0.1:3000
+`;
+
+export interface ConnectRequest {
+  readonly sandbox: string;
+  readonly workload: string;
+  /** app port → local target */
+  readonly ports: ReadonlyMap<string, Target>;
+  readonly ttl: string | undefined;
+}
+
+function parsePortMapping(text: string): [string, Target] {
+  const eq = text.indexOf('=');
+  const appPort = text.slice(0, eq);
+  const local = text.slice(eq + 1);
+  if (eq <= 0 || !/^[0-9]{1,5}$/.test(appPort) || Number(appPort) < 1 || Number(appPort) > 65535) {
+    throw new ConfigError('--port', `expected <app port>=<host:port>, got '${text}'`);
+  }
+  const target = parseHostPort(/^[0-9]{1,5}$/.test(local) ? `127.0.0.1:${local}` : local);
+  if (target === undefined) throw new ConfigError('--port', `expected <app port>=<host:port>, got '${text}'`);
+  return [String(Number(appPort)), target];
+}
+
+/** The spec with this workload's fork replaced by a local one (the other forks, key, labels and TTL kept). */
+export function withLocalFork(existing: SandboxSpec | undefined, workload: string, ports: Iterable<string>, ttl: string | undefined): SandboxSpec {
+  const targets: Record<string, string> = {};
+  for (const port of ports) targets[port] = LOCAL_TARGET;
+  const forks: Fork[] = [...(existing?.forks ?? []).filter((f) => f.workload !== workload), { workload, targets }];
+  return { ...(existing ?? {}), ...(ttl === undefined ? {} : { ttl }), forks };
+}
+
+export async function runConnectCommand(argv: string[]): Promise<void> {
+  const dash = argv.indexOf('--');
+  const command = dash === -1 ? [] : argv.slice(dash + 1);
+  const { values, positionals } = parseFlags(dash === -1 ? argv : argv.slice(0, dash), FLAGS, process.env, true);
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (positionals.length > 0) throw new ConfigError('connect', `unexpected argument '${positionals[0]}' (a command to run goes after --)`);
+  const sandbox = values.sandbox;
+  if (typeof sandbox !== 'string' || !isDnsLabel(sandbox)) throw new ConfigError('--sandbox', 'required: the sandbox name (DNS-1123 label)');
+  const workload = values.workload;
+  if (typeof workload !== 'string' || !isWorkloadName(workload)) throw new ConfigError('--workload', 'required: <namespace>/<name> of the workload to fork');
+  const portFlags = (values.port as string[] | undefined) ?? [];
+  if (portFlags.length === 0) throw new ConfigError('--port', 'at least one --port <app port>=<host:port>');
+  const ports = new Map(portFlags.map(parsePortMapping));
+  if (command.length === 0 && dash !== -1) throw new ConfigError('--', 'expected a command after --');
+
+  const client = new LanewayClient(serverFrom(values));
+  const before = await client.findSandbox(sandbox);
+  const ttl = typeof values.ttl === 'string' ? values.ttl : undefined;
+  const { result, sandbox: applied } = await client.applySandbox(sandbox, withLocalFork(before?.spec, workload, ports.keys(), ttl));
+  const key = applied.status.routingKey;
+  const agentPorts = new Map([...ports].map(([port, target]) => [`${workload}:${port}`, target]));
+  const agent = new LaneAgent({
+    server: client.server,
+    token: process.env.LANEWAY_TOKEN || undefined,
+    sandbox,
+    session: laneSession(client.server, sandbox),
+    ports: agentPorts,
+    onState: report,
+  });
+  const undo = (): Promise<void> => disconnect(client, agent, sandbox, workload, values.keep === true);
+
+  try {
+    await agent.start();
+  } catch (err) {
+    // Refused (auth, another machine holds the lane): leave the sandbox as it was before this command.
+    agent.stop();
+    if (before === undefined) await client.deleteSandbox(sandbox).catch(() => {});
+    else if (JSON.stringify(before.spec) !== JSON.stringify(applied.spec)) await client.applySandbox(sandbox, before.spec).catch(() => {});
+    throw err;
+  }
+  process.stdout.write(
+    `sandbox/${sandbox} ${result} (revision ${applied.status.revision}); local lane connected\n` +
+      `routing key: ${key}\n` +
+      `send header: baggage: ${DEFAULT_ROUTING_KEY_NAME}=${key}\n` +
+      [...ports].map(([port, target]) => `${workload}:${port} -> ${target.address} (this machine)\n`).join(''),
+  );
+
+  let child: ChildProcess | null = null;
+  const done = new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (code: number): void => {
+      if (stopping) return;
+      stopping = true;
+      if (child !== null && child.exitCode === null) child.kill('SIGTERM');
+      undo().then(
+        () => resolve(code),
+        (err: unknown) => {
+          process.stderr.write(`laneway: disconnecting: ${err instanceof Error ? err.message : String(err)}\n`);
+          resolve(code === 0 ? 1 : code);
+        },
+      );
+    };
+    process.once('SIGINT', () => stop(0));
+    process.once('SIGTERM', () => stop(0));
+    if (command.length > 0) {
+      const first = [...ports.values()][0]!;
+      child = spawn(command[0]!, command.slice(1), {
+        stdio: 'inherit',
+        env: { ...process.env, PORT: String(first.port), LANEWAY_ROUTING_KEY: key, LANEWAY_BAGGAGE: `${DEFAULT_ROUTING_KEY_NAME}=${key}` },
+      });
+      child.once('error', (err) => {
+        process.stderr.write(`laneway: ${command[0]}: ${err.message}\n`);
+        stop(127);
+      });
+      child.once('exit', (code, signal) => stop(code ?? (signal === null ? 1 : 128)));
+    }
+  });
+  process.exitCode = await done;
+}
+
+/**
+ * This machine's ownership secret for a sandbox's lane, kept in a file only this user can read
+ * (`$XDG_STATE_HOME/laneway/lanes/`, default `~/.local/state/laneway/lanes/`): after a crash or
+ * kill -9, running laneway connect again reclaims the lane; another machine cannot.
+ */
+function laneSession(server: string, sandbox: string): string {
+  const dir = join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'laneway', 'lanes');
+  const file = join(dir, `${createHash('sha256').update(`${server} ${sandbox}`).digest('hex').slice(0, 32)}.session`);
+  try {
+    const saved = readFileSync(file, 'utf8').trim();
+    if (LANE_SESSION_RE.test(saved)) return saved;
+  } catch {
+    // none yet
+  }
+  const session = newLaneSession();
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${session}\n`, { mode: 0o600 });
+  } catch (err) {
+    process.stderr.write(`laneway: cannot keep the lane session in ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); after a crash this lane stays taken until the sandbox is re-created\n`);
+  }
+  return session;
+}
+
+function report(state: LaneState): void {
+  if (state.kind === 'disconnected') process.stderr.write(`lane disconnected (${state.reason}); reconnecting in ${state.retryInMs} ms\n`);
+  else if (state.kind === 'connected') process.stderr.write('lane connected\n');
+}
+
+/**
+ * Ends the lane on purpose and, unless --keep, removes the local fork: the sandbox keeps its other
+ * forks, or is deleted when the local fork was its only one (as when this command created it).
+ */
+async function disconnect(client: LanewayClient, agent: LaneAgent, sandbox: string, workload: string, keep: boolean): Promise<void> {
+  agent.stop();
+  // Ownership goes either way: the next laneway connect (a new session) may take the lane.
+  await client.releaseLane(sandbox).catch(() => {});
+  if (keep) return;
+  const current = await client.findSandbox(sandbox);
+  if (current === undefined) return;
+  const forks = current.spec.forks.filter((f) => f.workload !== workload);
+  if (forks.length === 0) {
+    await client.deleteSandbox(sandbox);
+    process.stderr.write(`sandbox/${sandbox} deleted\n`);
+  } else {
+    await client.applySandbox(sandbox, { ...current.spec, forks });
+    process.stderr.write(`sandbox/${sandbox}: local fork of ${workload} removed\n`);
+  }
+}

@@ -1,0 +1,307 @@
+// The lane relay: laptops hold one outbound tunnel each (HTTP/2 over an upgraded connection, relay as client); sidecars send a local fork's requests here and they go down that tunnel.
+import { createHash } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  connect as h2connect,
+  constants,
+  createServer as createH2Server,
+  type ClientHttp2Session,
+  type Http2Server,
+  type IncomingHttpHeaders as H2Headers,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { FORK_HEADER, ERROR_HEADER } from '../core/constants.js';
+import { h1RequestToH2, h2ResponseToH1, relayH2 } from '../core/h2-bridge.js';
+import { CONTROL_PLANE_ERRORS, type ControlPlaneErrorCode } from '../model/api-errors.js';
+import {
+  LANE_KIND_HEADER,
+  LANE_MAX_STREAMS,
+  LANE_PING_INTERVAL_MS,
+  LANE_RESPONSE_TIMEOUT_MS,
+  LANE_SESSION_HEADER,
+  LANE_SESSION_RE,
+  LANE_UPGRADE,
+  LOCAL_TARGET,
+  parseForkHeader,
+} from '../model/lanes.js';
+import type { TargetHealth } from './probe.js';
+import type { SandboxRecord } from './storage.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
+
+/** Tunnels one relay holds at most (one per connected sandbox); more laptops are refused with 503. */
+export const MAX_LANES = 1000;
+
+/** What the relay needs to know about sandboxes: the registry's view. */
+export interface LaneDirectory {
+  byKey(key: string): SandboxRecord | undefined;
+  get(name: string): SandboxRecord | undefined;
+}
+
+class Tunnel {
+  readonly sandbox: string;
+  /** identifies the sandbox's incarnation: a re-created sandbox of the same name is another lane */
+  readonly createdAt: number;
+  readonly owner: string;
+  readonly session: ClientHttp2Session;
+  readonly since = Date.now();
+
+  constructor(sandbox: string, createdAt: number, owner: string, session: ClientHttp2Session) {
+    this.sandbox = sandbox;
+    this.createdAt = createdAt;
+    this.owner = owner;
+    this.session = session;
+  }
+}
+
+const DISCONNECTED: TargetHealth = Object.freeze({ ready: false, reason: 'local lane not connected (run laneway connect)', checkedAt: null });
+
+function digest(session: string): string {
+  return createHash('sha256').update(session).digest('hex');
+}
+
+/** A control-plane error as the sidecar's own errors look: JSON body, `laneway-error` header. */
+function errorBody(code: ControlPlaneErrorCode, message: string = CONTROL_PLANE_ERRORS[code].message, sandbox?: string): string {
+  return JSON.stringify({ error: { code, message, ...(sandbox === undefined ? {} : { sandbox }) } });
+}
+
+/** Answers a raw socket (an upgrade we refuse) with a JSON error and closes it. */
+export function refuseSocket(socket: Duplex, code: ControlPlaneErrorCode, message?: string, extra = ''): void {
+  const body = errorBody(code, message);
+  const status = CONTROL_PLANE_ERRORS[code].status;
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 ${status} ${status < 500 ? 'Refused' : 'Unavailable'}\r\ncontent-type: application/json; charset=utf-8\r\n${ERROR_HEADER}: ${code}\r\n${extra}` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+export class LaneRelay {
+  readonly #directory: LaneDirectory;
+  readonly #log: FastifyBaseLogger;
+  /** sandbox name → its connected tunnel */
+  readonly #tunnels = new Map<string, Tunnel>();
+  /** `<sandbox>#<createdAt>` → sha256 of the session that owns the lane (kept across disconnects) */
+  readonly #owners = new Map<string, string>();
+  readonly #front: NetServer;
+  readonly #http1: HttpServer;
+  readonly #h2: Http2Server;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(directory: LaneDirectory, log: FastifyBaseLogger) {
+    this.#directory = directory;
+    this.#log = log;
+    this.#http1 = createHttpServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => this.#onRequest(req, res));
+    this.#http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    this.#http1.emit('listening'); // connection tracking (timeouts) starts on 'listening'; sockets come from #front
+    this.#h2 = createH2Server({ settings: { maxConcurrentStreams: LANE_MAX_STREAMS } });
+    this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    // Sidecars send HTTP/1.1 and h2c (prior knowledge) to the same port: the preface tells them apart.
+    this.#front = createNetServer((socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      socket.once('readable', () => {
+        const chunk = socket.read(3) as Buffer | null;
+        if (chunk === null) return void socket.destroy();
+        socket.unshift(chunk);
+        (chunk.toString('latin1') === 'PRI' ? this.#h2 : this.#http1).emit('connection', socket);
+      });
+      socket.on('error', () => {});
+    });
+  }
+
+  /** Starts the sidecar-facing listener; resolves with its bound address. */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#front.once('error', reject);
+      this.#front.listen(port, host, () => resolve(this.#front.address() as AddressInfo));
+    });
+  }
+
+  get connected(): number {
+    return this.#tunnels.size;
+  }
+
+  /** The health of a sandbox's local fork targets, for its phase. */
+  health(record: SandboxRecord): TargetHealth {
+    const tunnel = this.#tunnels.get(record.name);
+    if (tunnel === undefined || tunnel.createdAt !== record.createdAt) return DISCONNECTED;
+    return { ready: true, reason: null, checkedAt: Date.now() };
+  }
+
+  /**
+   * A laptop's tunnel request (already authenticated as a writer by the caller): checks the
+   * sandbox, its local forks and the session's ownership, answers 101 and takes the socket.
+   */
+  attach(sandbox: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const record = this.#directory.get(sandbox);
+    if (record === undefined) return refuseSocket(socket, 'LANEWAY_ERR_SANDBOX_NOT_FOUND', `sandbox ${sandbox} does not exist`);
+    if (!record.spec.forks.some((f) => Object.values(f.targets).includes(LOCAL_TARGET))) {
+      return refuseSocket(socket, 'LANEWAY_ERR_LANE_NOT_LOCAL', `sandbox ${sandbox} has no local fork (a target "${LOCAL_TARGET}")`);
+    }
+    const session = req.headers[LANE_SESSION_HEADER];
+    if (typeof session !== 'string' || !LANE_SESSION_RE.test(session)) {
+      return refuseSocket(socket, 'LANEWAY_ERR_INVALID_FIELD', `${LANE_SESSION_HEADER}: must be 22-128 characters of A-Z a-z 0-9 _ -`);
+    }
+    const lane = `${sandbox}#${record.createdAt}`;
+    const owner = digest(session);
+    const held = this.#owners.get(lane);
+    if (held !== undefined && held !== owner) return refuseSocket(socket, 'LANEWAY_ERR_LANE_TAKEN', `another laneway connect holds the lane of sandbox ${sandbox}`);
+    const previous = this.#tunnels.get(sandbox);
+    if (previous === undefined && this.#tunnels.size >= MAX_LANES) return refuseSocket(socket, 'LANEWAY_ERR_LANE_BUSY', `this relay holds ${MAX_LANES} lanes`);
+    this.#owners.set(lane, owner);
+
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${LANE_UPGRADE}\r\n\r\n`);
+    if (head.length > 0) socket.unshift(head);
+    (socket as Socket).setNoDelay?.(true);
+    const h2session = h2connect(`http://lane.${sandbox}`, { createConnection: () => socket, settings: { enablePush: false } });
+    h2session.on('error', () => {});
+    const tunnel = new Tunnel(sandbox, record.createdAt, owner, h2session);
+    // The same laptop reconnecting (its old connection not yet noticed dead) replaces its tunnel.
+    previous?.session.destroy();
+    this.#tunnels.set(sandbox, tunnel);
+    this.#log.info({ sandbox }, 'local lane connected');
+    const ping = setInterval(() => {
+      const sent = h2session.ping((err) => {
+        if (err !== null && !h2session.destroyed) h2session.destroy();
+      });
+      if (!sent) h2session.destroy();
+    }, LANE_PING_INTERVAL_MS);
+    ping.unref();
+    h2session.once('close', () => {
+      clearInterval(ping);
+      if (this.#tunnels.get(sandbox) === tunnel) {
+        this.#tunnels.delete(sandbox);
+        this.#log.info({ sandbox }, 'local lane disconnected');
+      }
+    });
+  }
+
+  /** `laneway connect` ended on purpose (Ctrl-C) or the sandbox went away: forget its owner and close its tunnel. */
+  release(sandbox: string): void {
+    for (const lane of this.#owners.keys()) if (lane.startsWith(`${sandbox}#`)) this.#owners.delete(lane);
+    this.#tunnels.get(sandbox)?.session.destroy();
+  }
+
+  close(): void {
+    for (const tunnel of this.#tunnels.values()) tunnel.session.destroy();
+    this.#front.close();
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  /** The tunnel for a request a sidecar sent to a local fork, or the error to answer. */
+  #resolve(forkHeader: string | string[] | undefined): { tunnel: Tunnel; fork: string } | { error: ControlPlaneErrorCode; message?: string; sandbox?: string } {
+    const fork = parseForkHeader(forkHeader);
+    if (fork === undefined) return { error: 'LANEWAY_ERR_LANE_NOT_LOCAL', message: `no valid ${FORK_HEADER} header (only sidecars send requests here)` };
+    const record = this.#directory.byKey(fork.key);
+    const target = record?.spec.forks.find((f) => f.workload === fork.workload)?.targets[fork.port];
+    if (record === undefined || target !== LOCAL_TARGET) {
+      return { error: 'LANEWAY_ERR_LANE_NOT_LOCAL', message: `no sandbox forks ${fork.workload} port ${fork.port} locally for this key` };
+    }
+    const tunnel = this.#tunnels.get(record.name);
+    if (tunnel === undefined || tunnel.createdAt !== record.createdAt || tunnel.session.destroyed) {
+      return { error: 'LANEWAY_ERR_LANE_DISCONNECTED', sandbox: record.name };
+    }
+    return { tunnel, fork: forkHeader as string };
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const lane = this.#resolve(req.headers[FORK_HEADER]);
+    if ('error' in lane) return fail(res, lane.error, lane.message, lane.sandbox);
+    let stream;
+    try {
+      stream = lane.tunnel.session.request(h1RequestToH2(req, { [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'http1' }));
+    } catch {
+      return fail(res, 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, lane.tunnel.sandbox);
+    }
+    const sandbox = lane.tunnel.sandbox;
+    let responded = false;
+    const timer = setTimeout(() => {
+      if (responded) return;
+      stream.close(NGHTTP2_CANCEL);
+      fail(res, 'LANEWAY_ERR_LANE_TIMEOUT', undefined, sandbox);
+    }, LANE_RESPONSE_TIMEOUT_MS);
+    timer.unref();
+    req.pipe(stream);
+    stream.on('response', (headers) => {
+      responded = true;
+      clearTimeout(timer);
+      if (res.destroyed) return;
+      res.writeHead(Number(headers[':status']), h2ResponseToH1(headers) as Record<string, string | string[]>);
+      stream.pipe(res);
+    });
+    stream.on('trailers', (trailers) => res.addTrailers(h2ResponseToH1(trailers) as Record<string, string>));
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      clearTimeout(timer);
+      if (responded) {
+        if (!res.writableEnded) res.destroy();
+        return;
+      }
+      if (res.headersSent) return;
+      fail(res, stream.rstCode === NGHTTP2_REFUSED_STREAM ? 'LANEWAY_ERR_LANE_BUSY' : 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, sandbox);
+    });
+    // The sidecar's client went away: cancel the laptop's side too.
+    res.on('close', () => {
+      if (!res.writableFinished && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    });
+  }
+
+  #onStream(inbound: ServerHttp2Stream, headers: H2Headers): void {
+    const lane = this.#resolve(headers[FORK_HEADER]);
+    if ('error' in lane) return failStream(inbound, lane.error, lane.message, lane.sandbox);
+    const out: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name] = value;
+    out[LANE_KIND_HEADER] = 'h2';
+    let outbound;
+    try {
+      outbound = lane.tunnel.session.request(out, { endStream: inbound.endAfterHeaders });
+    } catch {
+      return failStream(inbound, 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, lane.tunnel.sandbox);
+    }
+    const sandbox = lane.tunnel.sandbox;
+    relayH2(inbound, outbound, LANE_RESPONSE_TIMEOUT_MS, (reason) =>
+      failStream(inbound, outbound.rstCode === NGHTTP2_REFUSED_STREAM ? 'LANEWAY_ERR_LANE_BUSY' : reason.startsWith('no response') ? 'LANEWAY_ERR_LANE_TIMEOUT' : 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, sandbox),
+    );
+  }
+
+  /** A WebSocket (or other) upgrade to a local fork: one CONNECT stream carrying the raw bytes both ways. */
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    const lane = this.#resolve(req.headers[FORK_HEADER]);
+    if ('error' in lane) return refuseSocket(socket, lane.error, lane.message);
+    let stream;
+    try {
+      stream = lane.tunnel.session.request({ ':method': 'CONNECT', ':authority': 'local', [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'upgrade' });
+    } catch {
+      return refuseSocket(socket, 'LANEWAY_ERR_LANE_DISCONNECTED');
+    }
+    stream.on('error', () => socket.destroy());
+    socket.on('close', () => stream.destroy());
+    stream.on('close', () => socket.destroy());
+    // The request head as received (the local service answers the upgrade itself), then whatever followed it.
+    let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) text += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+    stream.write(`${text}\r\n`, 'latin1');
+    if (head.length > 0) stream.write(head);
+    socket.pipe(stream);
+    stream.pipe(socket);
+  }
+}
+
+function fail(res: ServerResponse, code: ControlPlaneErrorCode, message?: string, sandbox?: string): void {
+  if (res.headersSent) return void res.destroy();
+  const body = errorBody(code, message, sandbox);
+  res.writeHead(CONTROL_PLANE_ERRORS[code].status, { 'content-type': 'application/json; charset=utf-8', [ERROR_HEADER]: code, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function failStream(stream: ServerHttp2Stream, code: ControlPlaneErrorCode, message?: string, sandbox?: string): void {
+  if (stream.destroyed || stream.headersSent) return void stream.close(NGHTTP2_CANCEL);
+  const body = errorBody(code, message, sandbox);
+  stream.respond({ ':status': CONTROL_PLANE_ERRORS[code].status, 'content-type': 'application/json; charset=utf-8', [ERROR_HEADER]: code });
+  stream.end(body);
+}

@@ -1,0 +1,56 @@
+// The local-lane wire contract shared by the control plane's relay and `laneway connect`: the tunnel handshake, headers and limits.
+import { WORKLOAD_RE, ROUTING_KEY_RE } from '../core/names.js';
+
+/** A fork target meaning "the machine that connected this sandbox's lane" (`targets: {"8080": "local"}`). */
+export const LOCAL_TARGET = 'local';
+
+/** The HTTP/1.1 Upgrade token of the tunnel: after 101 the connection carries HTTP/2, the relay as client, the laptop as server. */
+export const LANE_UPGRADE = 'laneway-lane';
+
+/** The tunnel's endpoint on the control plane's API listener. */
+export function lanePath(sandbox: string): string {
+  return `/v1/sandboxes/${encodeURIComponent(sandbox)}/lane`;
+}
+
+/**
+ * Sent by `laneway connect` on every (re)connect: a random secret of its own. The first session to
+ * connect a sandbox's lane owns it; another laptop presenting another session is refused (409) —
+ * one laptop cannot take over another's lane — while the same laptop reconnects freely.
+ */
+export const LANE_SESSION_HEADER = 'laneway-lane-session';
+export const LANE_SESSION_RE = /^[A-Za-z0-9_-]{22,128}$/;
+
+/** On each tunnelled stream: how the sidecar's client spoke, so the laptop speaks the same to its local service. */
+export const LANE_KIND_HEADER = 'laneway-lane-kind';
+export type LaneKind = 'http1' | 'h2' | 'upgrade';
+
+/**
+ * Streams one tunnel carries at once (the laptop's HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). More
+ * concurrent requests for the lane are answered 503 LANEWAY_ERR_LANE_BUSY by the relay.
+ */
+export const LANE_MAX_STREAMS = 256;
+/** How often the relay pings the laptop; no answer within the same time closes the tunnel (its requests then get 502). */
+export const LANE_PING_INTERVAL_MS = 2_000;
+/** Time from a tunnelled request to its response headers, as the sidecar's own upstream timeout. */
+export const LANE_RESPONSE_TIMEOUT_MS = 30_000;
+/** The tunnel handshake (TCP, request, 101) must complete within this. */
+export const LANE_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export interface ForkRef {
+  readonly key: string;
+  readonly workload: string;
+  readonly port: string;
+}
+
+/** `laneway-fork: <key>@<namespace>/<name>:<port>` (core/constants.ts FORK_HEADER); undefined when malformed. */
+export function parseForkHeader(value: string | string[] | undefined): ForkRef | undefined {
+  if (typeof value !== 'string') return undefined;
+  const at = value.indexOf('@');
+  const colon = value.lastIndexOf(':');
+  if (at <= 0 || colon < at) return undefined;
+  const key = value.slice(0, at);
+  const workload = value.slice(at + 1, colon);
+  const port = value.slice(colon + 1);
+  if (!ROUTING_KEY_RE.test(key) || !WORKLOAD_RE.test(workload) || !/^[0-9]{1,5}$/.test(port)) return undefined;
+  return { key, workload, port };
+}

@@ -1,0 +1,327 @@
+// Local lanes through real processes: a control plane with a lane relay, a sidecar watching it, and `laneway connect`
+// forking the workload to "laptop" servers on this machine through one outbound tunnel.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import http2 from 'node:http2';
+import { connect } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pool, request } from 'undici';
+import { CLI, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
+import { startUpstream, type Upstream } from '../helpers/servers.js';
+import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
+import { waitFor } from '../../core/poll.js';
+
+let cp: ControlPlaneProcess;
+let sidecar: SidecarProcess;
+let h2Port: number;
+let baseline: Upstream;
+let baselineH2: http2.Http2Server;
+let laptop: Server;
+let laptopH2: http2.Http2Server;
+let laptopPort: number;
+let laptopH2Port: number;
+const laptopSeen: string[] = [];
+const laptopH2Streams: { path: string; closed: boolean; aborted: boolean }[] = [];
+let connectProc: ChildProcess;
+let key: string;
+const stateHome = tempDir('laneway-lane-state-');
+
+interface Connected {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly key: string;
+}
+
+async function startConnect(env: NodeJS.ProcessEnv = {}, extra: string[] = []): Promise<Connected> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-7', '--workload', 'default/orders', '--port', `${baseline.port}=127.0.0.1:${laptopPort}`, '--port', `${h2AppPort()}=127.0.0.1:${laptopH2Port}`, ...extra],
+    { env: { ...process.env, XDG_STATE_HOME: stateHome, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output = await waitForOutput(child, /routing key: (\S+)/, 'laneway connect', 30_000);
+  return { child, output, key: /routing key: (\S+)/.exec(output())![1]! };
+}
+
+function h2AppPort(): number {
+  return (baselineH2.address() as { port: number }).port;
+}
+
+async function get(path: string, withKey: boolean): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const res = await request(`http://127.0.0.1:${sidecar.port}${path}`, { headers: withKey ? { baggage: `laneway=${key}` } : {} });
+  return { status: res.statusCode, body: await res.body.text(), headers: res.headers };
+}
+
+beforeAll(async () => {
+  baseline = await startUpstream('baseline');
+  baselineH2 = http2.createServer();
+  baselineH2.on('stream', (stream) => {
+    stream.respond({ ':status': 200, 'x-served-by': 'baseline-h2' });
+    stream.end('baseline');
+  });
+  await new Promise<void>((resolve) => baselineH2.listen(0, '127.0.0.1', resolve));
+
+  laptop = createServer((req, res) => {
+    laptopSeen.push(String(req.headers.baggage ?? 'none'));
+    if (req.url === '/upload') {
+      let bytes = 0;
+      req.on('data', (d: Buffer) => (bytes += d.length));
+      req.on('end', () => res.end(JSON.stringify({ name: 'laptop', bytes })));
+      return;
+    }
+    if (req.url === '/download') {
+      const chunk = Buffer.alloc(1024 * 1024, 0x61);
+      let left = 20;
+      const pump = (): void => {
+        while (left > 0) {
+          left--;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.writeHead(200, { 'content-length': String(20 * chunk.length) });
+      return pump();
+    }
+    req.resume();
+    req.on('end', () => res.end(JSON.stringify({ name: 'laptop', fork: req.headers['laneway-fork'] })));
+  });
+  laptop.on('upgrade', (_req: IncomingMessage, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n');
+    socket.on('data', (d: Buffer) => socket.write(Buffer.concat([Buffer.from('echo '), d])));
+    socket.on('error', () => {});
+  });
+  laptop.listen(0, '127.0.0.1');
+  await once(laptop, 'listening');
+  laptopPort = (laptop.address() as { port: number }).port;
+
+  laptopH2 = http2.createServer();
+  laptopH2.on('stream', (stream, headers) => {
+    const entry = { path: String(headers[':path']), closed: false, aborted: false };
+    laptopH2Streams.push(entry);
+    stream.on('close', () => {
+      entry.closed = true;
+      entry.aborted = stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR;
+    });
+    stream.on('error', () => {});
+    if (entry.path === '/hang') {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      return; // never ends: the client cancels
+    }
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-served-by': 'laptop-h2' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'from-laptop' }));
+    stream.end('laptop');
+  });
+  await new Promise<void>((resolve) => laptopH2.listen(0, '127.0.0.1', resolve));
+  laptopH2Port = (laptopH2.address() as { port: number }).port;
+
+  cp = await startControlPlane(tempDir(), ['--lane-listen', '127.0.0.1:0', '--probe-interval', '0']);
+  sidecar = await startSidecar({ appPort: baseline.port, extra: ['--control-plane', cp.url, '--port', `0:${h2AppPort()}`] });
+  const ports = [...sidecar.output().matchAll(/127\.0\.0\.1:(\d+)->/g)].map((m) => Number(m[1]));
+  h2Port = ports[1]!;
+  const connected = await startConnect();
+  connectProc = connected.child;
+  key = connected.key;
+  await waitFor('the lane route at the sidecar', async () => (await get('/', true)).headers['laneway-sandbox'] === 'pr-7', 10_000);
+}, 90_000);
+
+afterAll(async () => {
+  connectProc?.kill('SIGKILL');
+  await sidecar?.stop();
+  await cp?.stop();
+  laptop?.close();
+  laptopH2?.close();
+  baselineH2?.close();
+  await baseline?.close();
+  removeTempDirs();
+});
+
+describe('laneway connect', () => {
+  it('sends keyed requests to the laptop and everything else to the baseline; 1,000 concurrent mixed, 0 misroutes', async () => {
+    const keyed = await get('/hello', true);
+    expect(keyed.status).toBe(200);
+    expect(JSON.parse(keyed.body)).toEqual({ name: 'laptop', fork: `${key}@default/orders:${baseline.port}` });
+    const plain = await get('/hello', false);
+    expect(JSON.parse(plain.body).name).toBe('baseline');
+
+    const pool = new Pool(`http://127.0.0.1:${sidecar.port}`, { connections: 32 });
+    const seenBefore = laptopSeen.length;
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, async (_, i) => {
+        const withKey = i % 2 === 0;
+        const res = await pool.request({ method: 'GET', path: `/mix/${i}`, headers: withKey ? { baggage: `laneway=${key}` } : {} });
+        const body = JSON.parse(await res.body.text()) as { name: string };
+        return { withKey, status: res.statusCode, name: body.name };
+      }),
+    );
+    await pool.close();
+    const misrouted = results.filter((r) => r.status !== 200 || r.name !== (r.withKey ? 'laptop' : 'baseline'));
+    expect(misrouted).toEqual([]);
+    // The laptop never saw a request without the key.
+    expect(laptopSeen.slice(seenBefore).filter((b) => b !== `laneway=${key}`)).toEqual([]);
+    expect(laptopSeen.length - seenBefore).toBe(500);
+  });
+
+  it('shows the local fork as ready in the sandbox phase', async () => {
+    const sandbox = (await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).body;
+    expect(sandbox.spec.forks[0].targets[String(baseline.port)]).toBe('local');
+    expect(sandbox.status.phase).toBe('Ready');
+    expect(sandbox.status.targets.every((t: { ready: boolean }) => t.ready)).toBe(true);
+  });
+
+  it('streams a 50 MB upload and a 20 MB download through the tunnel', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 0x62);
+    async function* body(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 50; i++) yield chunk;
+    }
+    const up = await request(`http://127.0.0.1:${sidecar.port}/upload`, { method: 'POST', headers: { baggage: `laneway=${key}` }, body: body() });
+    expect(JSON.parse(await up.body.text())).toEqual({ name: 'laptop', bytes: 50 * 1024 * 1024 });
+    const down = await request(`http://127.0.0.1:${sidecar.port}/download`, { headers: { baggage: `laneway=${key}` } });
+    let bytes = 0;
+    for await (const part of down.body) {
+      bytes += (part as Buffer).length;
+      if (bytes < 2 * 1024 * 1024) await new Promise((r) => setTimeout(r, 5)); // a slow reader at first
+    }
+    expect(bytes).toBe(20 * 1024 * 1024);
+  }, 60_000);
+
+  it('carries an upgrade (WebSocket-style) both ways', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(sidecar.port, '127.0.0.1', () =>
+        socket.write(`GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\nbaggage: laneway=${key}\r\n\r\n`),
+      );
+      let out = '';
+      socket.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\r\n\r\n') && !out.includes('ping')) socket.write('ping');
+        if (out.includes('echo ping')) {
+          socket.destroy();
+          resolve(out);
+        }
+      });
+      socket.on('error', reject);
+    });
+    expect(text.startsWith('HTTP/1.1 101')).toBe(true);
+    expect(text).toMatch(/laneway-sandbox: pr-7/i);
+  });
+
+  it('carries HTTP/2 (gRPC-shaped): trailers arrive, and a client cancel reaches the laptop', async () => {
+    const session = http2.connect(`http://127.0.0.1:${h2Port}`);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/svc/Call', 'content-type': 'application/grpc', te: 'trailers', baggage: `laneway=${key}` });
+      stream.end('req');
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      let body = '';
+      stream.on('data', (d: Buffer) => (body += d.toString()));
+      const [trailers] = (await once(stream, 'trailers')) as [http2.IncomingHttpHeaders];
+      expect(headers['x-served-by']).toBe('laptop-h2');
+      expect(trailers['grpc-message']).toBe('from-laptop');
+      await once(stream, 'close');
+      expect(body).toBe('laptop');
+
+      const hanging = session.request({ ':method': 'POST', ':path': '/hang', 'content-type': 'application/grpc', baggage: `laneway=${key}` });
+      await once(hanging, 'response');
+      hanging.close(http2.constants.NGHTTP2_CANCEL);
+      await waitFor('the cancel at the laptop', () => laptopH2Streams.find((s) => s.path === '/hang')?.closed === true, 3000);
+      expect(laptopH2Streams.find((s) => s.path === '/hang')!.aborted).toBe(true);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('another machine cannot take the lane while it is held (409)', async () => {
+    const other = spawn(
+      process.execPath,
+      [CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-7', '--workload', 'default/orders', '--port', `${baseline.port}=127.0.0.1:${laptopPort}`],
+      { env: { ...process.env, XDG_STATE_HOME: tempDir('laneway-other-') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    other.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = await once(other, 'exit');
+    expect(code).toBe(1);
+    expect(stderr).toContain('LANEWAY_ERR_LANE_TAKEN 409');
+    // The lane still works for its owner.
+    expect(JSON.parse((await get('/still', true)).body).name).toBe('laptop');
+  });
+
+  it('kill -9 of laneway connect: keyed requests get 502 LANE_DISCONNECTED within a second, never the baseline; running it again restores the lane', async () => {
+    connectProc.kill('SIGKILL');
+    const killedAt = Date.now();
+    await waitFor('a 502 after the kill', async () => (await get('/after-kill', true)).status === 502, 1000);
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    const keyed = await get('/after-kill', true);
+    expect(JSON.parse(keyed.body).error.code).toBe('LANEWAY_ERR_LANE_DISCONNECTED');
+    expect(keyed.headers['laneway-error']).toBe('LANEWAY_ERR_LANE_DISCONNECTED');
+    expect(JSON.parse((await get('/after-kill', false)).body).name).toBe('baseline');
+    const phase = (await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).body.status;
+    expect(phase.phase).toBe('Pending');
+    expect(phase.targets[0].reason).toMatch(/not connected/);
+
+    const again = await startConnect();
+    connectProc = again.child;
+    expect(again.key).toBe(key); // the sandbox was kept (no Ctrl-C): same key
+    await waitFor('the lane back', async () => (await get('/back', true)).status === 200, 5000);
+    expect(JSON.parse((await get('/back', true)).body).name).toBe('laptop');
+  });
+
+  it('Ctrl-C removes the sandbox it created and frees the lane', async () => {
+    connectProc.kill('SIGINT');
+    const [code] = await once(connectProc, 'exit');
+    expect(code).toBe(0);
+    expect((await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).status).toBe(404);
+    expect(JSON.parse((await get('/gone', true)).body).name).toBe('baseline');
+  });
+});
+
+describe('lane tunnel authentication', () => {
+  let secured: ControlPlaneProcess;
+  beforeAll(async () => {
+    const dir = tempDir();
+    const tokens = join(dir, 'tokens');
+    writeFileSync(tokens, 'writer:writer-token-0123456789\nreader:reader-token-0123456789\n');
+    secured = await startControlPlane(join(dir, 'data'), ['--tokens-file', tokens, '--lane-listen', '127.0.0.1:0', '--probe-interval', '0']);
+    const put = await call(secured.url, 'PUT', '/v1/sandboxes/pr-9', { spec: { forks: [{ workload: 'default/orders', targets: { '8080': 'local' } }] } }, 'writer-token-0123456789');
+    expect(put.status).toBe(201);
+  }, 60_000);
+  afterAll(async () => {
+    await secured?.stop();
+  });
+
+  function upgrade(token: string | undefined): Promise<{ status: number; code: string }> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { connection: 'upgrade', upgrade: 'laneway-lane', 'laneway-lane-session': 'a'.repeat(32) };
+      if (token !== undefined) headers.authorization = `Bearer ${token}`;
+      const req = httpRequest(`${secured.url}/v1/sandboxes/pr-9/lane`, { headers });
+      req.on('upgrade', (_res, socket) => {
+        socket.destroy();
+        resolve({ status: 101, code: '' });
+      });
+      req.on('response', async (res) => {
+        let text = '';
+        for await (const c of res) text += String(c);
+        resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error: { code: string } }).error.code });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('refuses no token (401) and a reader token (403); a writer token connects', async () => {
+    expect(await upgrade(undefined)).toEqual({ status: 401, code: 'LANEWAY_ERR_UNAUTHENTICATED' });
+    expect(await upgrade('reader-token-0123456789')).toEqual({ status: 403, code: 'LANEWAY_ERR_FORBIDDEN' });
+    expect((await upgrade('writer-token-0123456789')).status).toBe(101);
+  });
+
+  it('refuses local targets on a control plane without a relay (400 naming the field)', async () => {
+    const plain = await startControlPlane(tempDir(), ['--probe-interval', '0']);
+    try {
+      const res = await call(plain.url, 'PUT', '/v1/sandboxes/pr-1', { spec: { forks: [{ workload: 'default/orders', targets: { '8080': 'local' } }] } });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('LANEWAY_ERR_LANES_OFF');
+      expect(res.body.error.field).toBe('spec.forks[0].targets.8080');
+    } finally {
+      await plain.stop();
+    }
+  });
+});
