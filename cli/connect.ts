@@ -10,7 +10,7 @@ import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
 import { parseFlags, type FlagSpec } from '../core/flags.js';
 import { isDnsLabel, isWorkloadName } from '../core/names.js';
-import { LANE_SESSION_RE, LOCAL_TARGET } from '../model/lanes.js';
+import { exposeAddress, LANE_SESSION_RE, LOCAL_TARGET } from '../model/lanes.js';
 import { parseHostPort, type Target } from '../model/route-table.js';
 import type { Fork, SandboxSpec } from '../control-plane/spec.js';
 
@@ -19,6 +19,7 @@ const FLAGS = Object.freeze({
   sandbox: { type: 'string', env: 'LANEWAY_SANDBOX' },
   workload: { type: 'string', env: 'LANEWAY_CONNECT_WORKLOAD' },
   port: { type: 'string', multiple: true, env: 'LANEWAY_CONNECT_PORTS' },
+  expose: { type: 'string', multiple: true, env: 'LANEWAY_CONNECT_EXPOSE' },
   ttl: { type: 'string', env: 'LANEWAY_CONNECT_TTL' },
   keep: { type: 'boolean', env: 'LANEWAY_CONNECT_KEEP' },
   help: { type: 'boolean', short: 'h', env: 'LANEWAY_CONNECT_HELP' },
@@ -33,6 +34,11 @@ export const USAGE = `usage: laneway connect --sandbox <name> --workload <namesp
   jittered backoff when it drops; meanwhile the sandbox's requests get 502 LANEWAY_ERR_LANE_DISCONNECTED.
 
   --port 8080=127.0.0.1:3000   app port of the workload = where the local service listens (3000 alone means 127.0.0.1:3000)
+  --expose default/payments:8080[=9001]
+                               let the local service call a cluster service through the same tunnel, on
+                               127.0.0.1:9001 (default: a free port, printed); also host:port. The control
+                               plane checks each target against --allow-targets. Put the routing key in the
+                               calls' baggage and they reach the sandbox's other forks too.
   -- <command>                 run the local service: PORT (the first local port), LANEWAY_ROUTING_KEY and
                                LANEWAY_BAGGAGE are set; when it exits, laneway connect ends with its exit code
   --server url                 control plane (env LANEWAY_URL); a writer token from LANEWAY_TOKEN
@@ -60,6 +66,16 @@ function parsePortMapping(text: string): [string, Target] {
   return [String(Number(appPort)), target];
 }
 
+function parseExposure(text: string): { target: string; localPort: number } {
+  const eq = text.lastIndexOf('=');
+  const local = eq === -1 ? '0' : text.slice(eq + 1);
+  const target = exposeAddress(eq === -1 ? text : text.slice(0, eq));
+  if (target === undefined || !/^[0-9]{1,5}$/.test(local) || Number(local) > 65535) {
+    throw new ConfigError('--expose', `expected <namespace>/<name>:<port> or host:port, optionally =<local port>; got '${text}'`);
+  }
+  return { target, localPort: Number(local) };
+}
+
 /** The spec with this workload's fork replaced by a local one (the other forks, key, labels and TTL kept). */
 export function withLocalFork(existing: SandboxSpec | undefined, workload: string, ports: Iterable<string>, ttl: string | undefined): SandboxSpec {
   const targets: Record<string, string> = {};
@@ -84,6 +100,7 @@ export async function runConnectCommand(argv: string[]): Promise<void> {
   const portFlags = (values.port as string[] | undefined) ?? [];
   if (portFlags.length === 0) throw new ConfigError('--port', 'at least one --port <app port>=<host:port>');
   const ports = new Map(portFlags.map(parsePortMapping));
+  const exposures = ((values.expose as string[] | undefined) ?? []).map(parseExposure);
   if (command.length === 0 && dash !== -1) throw new ConfigError('--', 'expected a command after --');
 
   const client = new LanewayClient(serverFrom(values));
@@ -98,6 +115,7 @@ export async function runConnectCommand(argv: string[]): Promise<void> {
     sandbox,
     session: laneSession(client.server, sandbox),
     ports: agentPorts,
+    exposures,
     onState: report,
   });
   const undo = (): Promise<void> => disconnect(client, agent, sandbox, workload, values.keep === true);
@@ -111,11 +129,16 @@ export async function runConnectCommand(argv: string[]): Promise<void> {
     else if (JSON.stringify(before.spec) !== JSON.stringify(applied.spec)) await client.applySandbox(sandbox, before.spec).catch(() => {});
     throw err;
   }
+  const exposed = await agent.expose().catch(async (err: unknown) => {
+    await undo().catch(() => {});
+    throw new ConfigError('--expose', `cannot listen: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  });
   process.stdout.write(
     `sandbox/${sandbox} ${result} (revision ${applied.status.revision}); local lane connected\n` +
       `routing key: ${key}\n` +
       `send header: baggage: ${DEFAULT_ROUTING_KEY_NAME}=${key}\n` +
-      [...ports].map(([port, target]) => `${workload}:${port} -> ${target.address} (this machine)\n`).join(''),
+      [...ports].map(([port, target]) => `${workload}:${port} -> ${target.address} (this machine)\n`).join('') +
+      exposed.map((e) => `exposed ${e.target} at ${e.local}\n`).join(''),
   );
 
   let child: ChildProcess | null = null;
@@ -139,7 +162,13 @@ export async function runConnectCommand(argv: string[]): Promise<void> {
       const first = [...ports.values()][0]!;
       child = spawn(command[0]!, command.slice(1), {
         stdio: 'inherit',
-        env: { ...process.env, PORT: String(first.port), LANEWAY_ROUTING_KEY: key, LANEWAY_BAGGAGE: `${DEFAULT_ROUTING_KEY_NAME}=${key}` },
+        env: {
+          ...process.env,
+          PORT: String(first.port),
+          LANEWAY_ROUTING_KEY: key,
+          LANEWAY_BAGGAGE: `${DEFAULT_ROUTING_KEY_NAME}=${key}`,
+          LANEWAY_EXPOSED: exposed.map((e) => `${e.target}=${e.local}`).join(','),
+        },
       });
       child.once('error', (err) => {
         process.stderr.write(`laneway: ${command[0]}: ${err.message}\n`);

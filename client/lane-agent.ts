@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as h2connect, constants, createServer as createH2Server, type ClientHttp2Session, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { ERROR_HEADER, FORK_HEADER } from '../core/constants.js';
 import { h1ResponseToH2, h2RequestToH1, relayH2 } from '../core/h2-bridge.js';
 import { CONTROL_PLANE_ERRORS } from '../model/api-errors.js';
 import {
+  EXPOSE_HEADER,
+  EXPOSE_WAIT_MS,
   LANE_HANDSHAKE_TIMEOUT_MS,
   LANE_KIND_HEADER,
   LANE_MAX_STREAMS,
@@ -34,8 +36,16 @@ export interface LaneAgentOptions {
   readonly session?: string;
   /** `<namespace>/<name>:<port>` → the local service it stands for */
   readonly ports: ReadonlyMap<string, Target>;
+  /** cluster addresses (`host:port`) the local service may call through the tunnel, each on a local port (0: any free one) */
+  readonly exposures?: readonly { readonly target: string; readonly localPort: number }[];
   /** state changes, for the CLI to print */
   readonly onState?: (state: LaneState) => void;
+}
+
+/** An exposure as it listens on this machine. */
+export interface Exposure {
+  readonly target: string;
+  readonly local: string;
 }
 
 export type LaneState =
@@ -59,6 +69,11 @@ export class LaneAgent {
   #attempt = 0;
   #retry: NodeJS.Timeout | null = null;
   #connected: (() => void) | null = null;
+  /** idle CONNECT streams the relay opened for exposures */
+  readonly #standby: ServerHttp2Stream[] = [];
+  /** local connections waiting for a standby stream */
+  readonly #waiting: ((stream: ServerHttp2Stream) => void)[] = [];
+  readonly #exposeServers: NetServer[] = [];
 
   constructor(options: LaneAgentOptions) {
     this.#options = options;
@@ -78,9 +93,55 @@ export class LaneAgent {
 
   #refused: ((err: Error) => void) | null = null;
 
+  /** Opens the exposures' local listeners (loopback only: they reach into the cluster). */
+  async expose(): Promise<Exposure[]> {
+    const out: Exposure[] = [];
+    for (const { target, localPort } of this.#options.exposures ?? []) {
+      const server = createNetServer((socket) => this.#onExposeConnection(socket, target));
+      this.#exposeServers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(localPort, '127.0.0.1', () => resolve());
+      });
+      out.push({ target, local: `127.0.0.1:${(server.address() as AddressInfo).port}` });
+    }
+    return out;
+  }
+
+  /** A local connection to an exposure: takes a standby stream, names the target, relays bytes. */
+  #onExposeConnection(socket: Socket, target: string): void {
+    socket.on('error', () => {});
+    socket.pause();
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      const i = this.#waiting.indexOf(take);
+      if (i >= 0) this.#waiting.splice(i, 1);
+      socket.destroy();
+    }, EXPOSE_WAIT_MS);
+    const take = (stream: ServerHttp2Stream): void => {
+      if (settled) return void this.#standby.push(stream);
+      settled = true;
+      clearTimeout(timer);
+      if (socket.destroyed) return void this.#standby.push(stream);
+      stream.respond({ ':status': 200, [EXPOSE_HEADER]: target });
+      socket.pipe(stream);
+      stream.pipe(socket);
+      socket.resume();
+      stream.on('close', () => socket.destroy());
+      socket.on('close', () => {
+        if (!stream.destroyed) stream.end();
+      });
+    };
+    const idle = this.#standby.shift();
+    if (idle !== undefined) take(idle);
+    else this.#waiting.push(take);
+  }
+
   /** Ends the tunnel for good (no reconnect). */
   stop(): void {
     this.#stopped = true;
+    for (const server of this.#exposeServers) server.close();
     if (this.#retry !== null) clearTimeout(this.#retry);
     this.#socket?.destroy();
     for (const session of this.#h2Local.values()) session.destroy();
@@ -155,13 +216,24 @@ export class LaneAgent {
 
   #onStream(stream: ServerHttp2Stream, headers: H2Headers): void {
     stream.on('error', () => {});
+    const kind = headers[LANE_KIND_HEADER];
+    if (kind === 'expose') {
+      stream.once('close', () => {
+        const i = this.#standby.indexOf(stream);
+        if (i >= 0) this.#standby.splice(i, 1);
+      });
+      const waiter = this.#waiting.shift();
+      if (waiter !== undefined) waiter(stream);
+      else this.#standby.push(stream);
+      return;
+    }
     const fork = parseForkHeader(headers[FORK_HEADER]);
     const target = fork === undefined ? undefined : this.#options.ports.get(`${fork.workload}:${fork.port}`);
     if (target === undefined) {
       return failStream(stream, `laneway connect serves no local port for ${fork === undefined ? 'this request' : `${fork.workload}:${fork.port}`}`);
     }
     const host = target.host.replace(/^\[|\]$/g, '');
-    switch (headers[LANE_KIND_HEADER]) {
+    switch (kind) {
       case 'upgrade':
         return this.#pipeRaw(stream, host, target.port);
       case 'h2':

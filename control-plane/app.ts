@@ -7,7 +7,7 @@ import { accessHook, Tokens } from './auth.js';
 import type { ControlPlaneConfig } from './config.js';
 import { ControlPlaneError } from '../model/api-errors.js';
 import { networkInterfaces } from 'node:os';
-import type { SelfAddress } from '../model/target-guard.js';
+import { forbiddenTarget, type SelfAddress } from '../model/target-guard.js';
 import { describeAjvError, type AjvErrorLike } from '../core/ajv.js';
 import { Metrics } from './metrics.js';
 import { Prober } from './probe.js';
@@ -123,7 +123,15 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
   try {
     if (config.laneListen !== undefined) {
       // Before the registry: the relay's address is what local forks are published as.
-      lanes = new LaneRelay({ byKey: (key) => registry.byKey(key), get: (name) => registry.get(name) }, app.log);
+      // Exposures obey the fork targets' rules: --allow-targets, and never metadata, link-local or ourselves.
+      const exposePolicy = (host: string, port: number): string | null => {
+        const allowed = policy === null ? null : policy(host);
+        const forbidden = forbiddenTarget(host, port, selfAddresses(app, config));
+        if (forbidden !== null && allowed !== true) return `${host} is ${forbidden}`;
+        if (allowed === false) return `${host} matches no --allow-targets pattern`;
+        return null;
+      };
+      lanes = new LaneRelay({ byKey: (key) => registry.byKey(key), get: (name) => registry.get(name) }, app.log, exposePolicy);
       const bound = await lanes.listen(config.laneListen.host, config.laneListen.port);
       laneAddress = config.laneAdvertise ?? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     }

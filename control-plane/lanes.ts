@@ -10,13 +10,15 @@ import {
   type IncomingHttpHeaders as H2Headers,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { FORK_HEADER, ERROR_HEADER } from '../core/constants.js';
 import { h1RequestToH2, h2ResponseToH1, relayH2 } from '../core/h2-bridge.js';
 import { CONTROL_PLANE_ERRORS, type ControlPlaneErrorCode } from '../model/api-errors.js';
 import {
+  EXPOSE_HEADER,
+  EXPOSE_STANDBY_STREAMS,
   LANE_KIND_HEADER,
   LANE_MAX_STREAMS,
   LANE_PING_INTERVAL_MS,
@@ -29,8 +31,12 @@ import {
 } from '../model/lanes.js';
 import type { TargetHealth } from './probe.js';
 import type { SandboxRecord } from './storage.js';
+import { parseHostPort } from '../model/route-table.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_CONNECT_ERROR } = constants;
+
+/** Why an exposure target may not be reached (the target policy), or null when it may. */
+export type ExposePolicy = (host: string, port: number) => string | null;
 
 /** Tunnels one relay holds at most (one per connected sandbox); more laptops are refused with 503. */
 export const MAX_LANES = 1000;
@@ -90,10 +96,12 @@ export class LaneRelay {
   readonly #http1: HttpServer;
   readonly #h2: Http2Server;
   readonly #sockets = new Set<Socket>();
+  readonly #exposePolicy: ExposePolicy;
 
-  constructor(directory: LaneDirectory, log: FastifyBaseLogger) {
+  constructor(directory: LaneDirectory, log: FastifyBaseLogger, exposePolicy: ExposePolicy) {
     this.#directory = directory;
     this.#log = log;
+    this.#exposePolicy = exposePolicy;
     this.#http1 = createHttpServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => this.#onRequest(req, res));
     this.#http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
     this.#http1.emit('listening'); // connection tracking (timeouts) starts on 'listening'; sockets come from #front
@@ -164,6 +172,9 @@ export class LaneRelay {
     previous?.session.destroy();
     this.#tunnels.set(sandbox, tunnel);
     this.#log.info({ sandbox }, 'local lane connected');
+    h2session.once('remoteSettings', () => {
+      for (let i = 0; i < EXPOSE_STANDBY_STREAMS; i++) this.#standby(tunnel);
+    });
     const ping = setInterval(() => {
       const sent = h2session.ping((err) => {
         if (err !== null && !h2session.destroyed) h2session.destroy();
@@ -177,6 +188,46 @@ export class LaneRelay {
         this.#tunnels.delete(sandbox);
         this.#log.info({ sandbox }, 'local lane disconnected');
       }
+    });
+  }
+
+  /**
+   * One idle CONNECT stream the laptop can answer when its local service calls an exposure: the
+   * answer names the target; the relay checks it against the target policy, connects and relays
+   * bytes. Replaced as soon as it is used, so the laptop always has some to take.
+   */
+  #standby(tunnel: Tunnel): void {
+    const session = tunnel.session;
+    if (session.destroyed || session.closed) return;
+    let stream;
+    try {
+      stream = session.request({ ':method': 'CONNECT', ':authority': 'expose', [LANE_KIND_HEADER]: 'expose' });
+    } catch {
+      return;
+    }
+    stream.on('error', () => {});
+    stream.once('response', (headers) => {
+      this.#standby(tunnel);
+      const requested = String(headers[EXPOSE_HEADER] ?? '');
+      const target = parseHostPort(requested);
+      const refusal = target === undefined ? 'not host:port' : this.#exposePolicy(target.host.replace(/^\[|\]$/g, ''), target.port);
+      if (target === undefined || refusal !== null) {
+        this.#log.warn({ sandbox: tunnel.sandbox, target: requested, reason: refusal }, 'exposure refused');
+        return void stream.close(NGHTTP2_REFUSED_STREAM);
+      }
+      const socket = netConnect({ host: target.host.replace(/^\[|\]$/g, ''), port: target.port });
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        stream.pipe(socket);
+        socket.pipe(stream);
+      });
+      socket.on('error', () => {
+        if (!stream.destroyed) stream.close(NGHTTP2_CONNECT_ERROR);
+      });
+      socket.on('close', () => {
+        if (!stream.destroyed) stream.end();
+      });
+      stream.on('close', () => socket.destroy());
     });
   }
 

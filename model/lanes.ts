@@ -22,7 +22,26 @@ export const LANE_SESSION_RE = /^[A-Za-z0-9_-]{22,128}$/;
 
 /** On each tunnelled stream: how the sidecar's client spoke, so the laptop speaks the same to its local service. */
 export const LANE_KIND_HEADER = 'laneway-lane-kind';
-export type LaneKind = 'http1' | 'h2' | 'upgrade';
+export type LaneKind = 'http1' | 'h2' | 'upgrade' | 'expose';
+
+/**
+ * Exposures (`laneway connect --expose`): the laptop's local service calls cluster services through
+ * the same tunnel. The laptop cannot open streams (it is the HTTP/2 server), so the relay keeps this
+ * many CONNECT streams open to it, idle; the laptop answers one with `laneway-expose: <host:port>`
+ * when a local connection arrives, and the relay connects there (if its target policy allows) and
+ * relays raw bytes. Each used stream is replaced at once.
+ */
+export const EXPOSE_STANDBY_STREAMS = 4;
+export const EXPOSE_HEADER = 'laneway-expose';
+/** How long a local connection to an exposure waits for a standby stream before it is closed. */
+export const EXPOSE_WAIT_MS = 5_000;
+
+/** `--expose` target as given: `<namespace>/<name>:<port>` (the Service, resolved in the cluster) or `host:port`. */
+export function exposeAddress(spec: string): string | undefined {
+  const service = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([0-9]{1,5})$/.exec(spec);
+  if (service !== null) return `${service[3]}.${service[1]}.svc:${service[5]}`;
+  return /^[^\s/]+:[0-9]{1,5}$/.test(spec) ? spec : undefined;
+}
 
 /**
  * Streams one tunnel carries at once (the laptop's HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). More

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
-import { CLI, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
+import { CLI, freePort, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
 import { waitFor } from '../../core/poll.js';
@@ -26,6 +26,11 @@ let laptopH2Port: number;
 const laptopSeen: string[] = [];
 const laptopH2Streams: { path: string; closed: boolean; aborted: boolean }[] = [];
 let connectProc: ChildProcess;
+let payments: Upstream;
+let paymentsFork: Upstream;
+let paymentsSidecar: SidecarProcess;
+let exposePort: number;
+let metadataPort: number;
 let key: string;
 const stateHome = tempDir('laneway-lane-state-');
 
@@ -38,7 +43,12 @@ interface Connected {
 async function startConnect(env: NodeJS.ProcessEnv = {}, extra: string[] = []): Promise<Connected> {
   const child = spawn(
     process.execPath,
-    [CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-7', '--workload', 'default/orders', '--port', `${baseline.port}=127.0.0.1:${laptopPort}`, '--port', `${h2AppPort()}=127.0.0.1:${laptopH2Port}`, ...extra],
+    [
+      CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-7', '--workload', 'default/orders',
+      '--port', `${baseline.port}=127.0.0.1:${laptopPort}`, '--port', `${h2AppPort()}=127.0.0.1:${laptopH2Port}`,
+      '--expose', `127.0.0.1:${paymentsSidecar.port}=${exposePort}`, '--expose', `169.254.169.254:80=${metadataPort}`,
+      ...extra,
+    ],
     { env: { ...process.env, XDG_STATE_HOME: stateHome, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output = await waitForOutput(child, /routing key: (\S+)/, 'laneway connect', 30_000);
@@ -69,6 +79,14 @@ beforeAll(async () => {
       let bytes = 0;
       req.on('data', (d: Buffer) => (bytes += d.length));
       req.on('end', () => res.end(JSON.stringify({ name: 'laptop', bytes })));
+      return;
+    }
+    if (req.url === '/call-payments') {
+      // The local service calls payments through the exposure, passing the routing key on in baggage.
+      const headers = req.headers.baggage === undefined ? {} : { baggage: req.headers.baggage };
+      request(`http://127.0.0.1:${exposePort}/pay`, { headers })
+        .then(async (r) => res.end(await r.body.text()))
+        .catch((err: Error) => res.end(JSON.stringify({ error: err.message })));
       return;
     }
     if (req.url === '/download') {
@@ -118,6 +136,13 @@ beforeAll(async () => {
 
   cp = await startControlPlane(tempDir(), ['--lane-listen', '127.0.0.1:0', '--probe-interval', '0']);
   sidecar = await startSidecar({ appPort: baseline.port, extra: ['--control-plane', cp.url, '--port', `0:${h2AppPort()}`] });
+  payments = await startUpstream('payments');
+  paymentsFork = await startUpstream('payments-fork');
+  paymentsSidecar = await startSidecar({ appPort: payments.port, workload: 'default/payments', extra: ['--control-plane', cp.url] });
+  [exposePort, metadataPort] = [await freePort(), await freePort()];
+  // The sandbox also forks payments in the cluster; laneway connect adds the local orders fork and keeps it.
+  const created = await call(cp.url, 'PUT', '/v1/sandboxes/pr-7', { spec: { forks: [{ workload: 'default/payments', targets: { [String(payments.port)]: `127.0.0.1:${paymentsFork.port}` } }] } });
+  expect(created.status).toBe(201);
   const ports = [...sidecar.output().matchAll(/127\.0\.0\.1:(\d+)->/g)].map((m) => Number(m[1]));
   h2Port = ports[1]!;
   const connected = await startConnect();
@@ -129,7 +154,10 @@ beforeAll(async () => {
 afterAll(async () => {
   connectProc?.kill('SIGKILL');
   await sidecar?.stop();
+  await paymentsSidecar?.stop();
   await cp?.stop();
+  await payments?.close();
+  await paymentsFork?.close();
   laptop?.close();
   laptopH2?.close();
   baselineH2?.close();
@@ -165,9 +193,33 @@ describe('laneway connect', () => {
 
   it('shows the local fork as ready in the sandbox phase', async () => {
     const sandbox = (await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).body;
-    expect(sandbox.spec.forks[0].targets[String(baseline.port)]).toBe('local');
-    expect(sandbox.status.phase).toBe('Ready');
-    expect(sandbox.status.targets.every((t: { ready: boolean }) => t.ready)).toBe(true);
+    expect(sandbox.spec.forks.map((f: { workload: string }) => f.workload)).toEqual(['default/payments', 'default/orders']);
+    expect(sandbox.spec.forks[1].targets[String(baseline.port)]).toBe('local');
+    // Probing is off in this suite, so only the local targets are ready.
+    const local = sandbox.status.targets.filter((t: { target: string }) => t.target === 'local');
+    expect(local.length).toBe(2);
+    expect(local.every((t: { ready: boolean }) => t.ready)).toBe(true);
+  });
+
+  it("the laptop reaches cluster services through --expose, and the key in its baggage steers them to the sandbox's forks", async () => {
+    const keyed = JSON.parse((await get('/call-payments', true)).body) as { name: string; headers: Record<string, string> };
+    expect(keyed.name).toBe('payments-fork');
+    expect(keyed.headers.baggage).toBe(`laneway=${key}`);
+    // Without the key the same exposure reaches the payments baseline.
+    const direct = await request(`http://127.0.0.1:${exposePort}/pay`);
+    expect(JSON.parse(await direct.body.text()).name).toBe('payments');
+  });
+
+  it('an exposure to a metadata address is refused by the control plane before any connection is made', async () => {
+    const text = await new Promise<string>((resolve) => {
+      const socket = connect(metadataPort, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let out = '';
+      socket.on('data', (d: Buffer) => (out += d.toString()));
+      socket.on('close', () => resolve(out));
+      socket.on('error', () => resolve(out));
+    });
+    expect(text).toBe('');
+    expect(cp.output()).toMatch(/169\.254\.169\.254:80[^\n]*exposure refused/);
   });
 
   it('streams a 50 MB upload and a 20 MB download through the tunnel', async () => {
@@ -256,7 +308,7 @@ describe('laneway connect', () => {
     expect(JSON.parse((await get('/after-kill', false)).body).name).toBe('baseline');
     const phase = (await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).body.status;
     expect(phase.phase).toBe('Pending');
-    expect(phase.targets[0].reason).toMatch(/not connected/);
+    expect(phase.targets.find((t: { target: string }) => t.target === 'local').reason).toMatch(/not connected/);
 
     const again = await startConnect();
     connectProc = again.child;
@@ -265,12 +317,13 @@ describe('laneway connect', () => {
     expect(JSON.parse((await get('/back', true)).body).name).toBe('laptop');
   });
 
-  it('Ctrl-C removes the sandbox it created and frees the lane', async () => {
+  it('Ctrl-C removes the local fork, keeps the in-cluster one, and frees the lane', async () => {
     connectProc.kill('SIGINT');
     const [code] = await once(connectProc, 'exit');
     expect(code).toBe(0);
-    expect((await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).status).toBe(404);
-    expect(JSON.parse((await get('/gone', true)).body).name).toBe('baseline');
+    const left = (await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).body;
+    expect(left.spec.forks.map((f: { workload: string }) => f.workload)).toEqual(['default/payments']);
+    await waitFor('orders back on the baseline for the key', async () => JSON.parse((await get('/gone', true)).body).name === 'baseline', 5000);
   });
 });
 
