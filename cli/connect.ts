@@ -1,18 +1,14 @@
 // `laneway connect`: fork a workload to a service on this machine through one outbound tunnel; Ctrl-C disconnects and undoes the fork.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { LanewayClient, serverFrom } from '../client/api.js';
-import { LaneAgent, newLaneSession, type LaneState } from '../client/lane-agent.js';
+import type { LaneState } from '../client/lane-agent.js';
+import { openLocalLane } from '../client/local-lane.js';
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
 import { parseFlags, type FlagSpec } from '../core/flags.js';
 import { isDnsLabel, isWorkloadName } from '../core/names.js';
-import { exposeAddress, LANE_SESSION_RE, LOCAL_TARGET } from '../model/lanes.js';
+import { exposeAddress } from '../model/lanes.js';
 import { parseHostPort, type Target } from '../model/route-table.js';
-import type { Fork, SandboxSpec } from '../control-plane/spec.js';
 
 const FLAGS = Object.freeze({
   server: { type: 'string', env: 'LANEWAY_URL' },
@@ -76,14 +72,6 @@ function parseExposure(text: string): { target: string; localPort: number } {
   return { target, localPort: Number(local) };
 }
 
-/** The spec with this workload's fork replaced by a local one (the other forks, key, labels and TTL kept). */
-export function withLocalFork(existing: SandboxSpec | undefined, workload: string, ports: Iterable<string>, ttl: string | undefined): SandboxSpec {
-  const targets: Record<string, string> = {};
-  for (const port of ports) targets[port] = LOCAL_TARGET;
-  const forks: Fork[] = [...(existing?.forks ?? []).filter((f) => f.workload !== workload), { workload, targets }];
-  return { ...(existing ?? {}), ...(ttl === undefined ? {} : { ttl }), forks };
-}
-
 export async function runConnectCommand(argv: string[]): Promise<void> {
   const dash = argv.indexOf('--');
   const command = dash === -1 ? [] : argv.slice(dash + 1);
@@ -104,37 +92,27 @@ export async function runConnectCommand(argv: string[]): Promise<void> {
   if (command.length === 0 && dash !== -1) throw new ConfigError('--', 'expected a command after --');
 
   const client = new LanewayClient(serverFrom(values));
-  const before = await client.findSandbox(sandbox);
-  const ttl = typeof values.ttl === 'string' ? values.ttl : undefined;
-  const { result, sandbox: applied } = await client.applySandbox(sandbox, withLocalFork(before?.spec, workload, ports.keys(), ttl));
-  const key = applied.status.routingKey;
-  const agentPorts = new Map([...ports].map(([port, target]) => [`${workload}:${port}`, target]));
-  const agent = new LaneAgent({
-    server: client.server,
-    token: process.env.LANEWAY_TOKEN || undefined,
-    sandbox,
-    session: laneSession(client.server, sandbox),
-    ports: agentPorts,
-    exposures,
-    onState: report,
-  });
-  const undo = (): Promise<void> => disconnect(client, agent, sandbox, workload, values.keep === true);
-
+  let lane;
   try {
-    await agent.start();
+    lane = await openLocalLane(client, process.env.LANEWAY_TOKEN || undefined, {
+      sandbox,
+      workload,
+      ports,
+      exposures,
+      ...(typeof values.ttl === 'string' ? { ttl: values.ttl } : {}),
+      onState: report,
+      warn: (message) => process.stderr.write(`laneway: ${message}\n`),
+    });
   } catch (err) {
-    // Refused (auth, another machine holds the lane): leave the sandbox as it was before this command.
-    agent.stop();
-    if (before === undefined) await client.deleteSandbox(sandbox).catch(() => {});
-    else if (JSON.stringify(before.spec) !== JSON.stringify(applied.spec)) await client.applySandbox(sandbox, before.spec).catch(() => {});
+    if ((err as { code?: string }).code === 'LANEWAY_ERR_CONFIG') throw new ConfigError('--expose', (err as Error).message);
     throw err;
   }
-  const exposed = await agent.expose().catch(async (err: unknown) => {
-    await undo().catch(() => {});
-    throw new ConfigError('--expose', `cannot listen: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  });
+  const { key, result, exposed } = lane;
+  const undo = async (): Promise<void> => {
+    process.stderr.write(`${await lane.close(values.keep === true)}\n`);
+  };
   process.stdout.write(
-    `sandbox/${sandbox} ${result} (revision ${applied.status.revision}); local lane connected\n` +
+    `sandbox/${sandbox} ${result} (revision ${lane.revision}); local lane connected\n` +
       `routing key: ${key}\n` +
       `send header: baggage: ${DEFAULT_ROUTING_KEY_NAME}=${key}\n` +
       [...ports].map(([port, target]) => `${workload}:${port} -> ${target.address} (this machine)\n`).join('') +
@@ -180,52 +158,7 @@ export async function runConnectCommand(argv: string[]): Promise<void> {
   process.exitCode = await done;
 }
 
-/**
- * This machine's ownership secret for a sandbox's lane, kept in a file only this user can read
- * (`$XDG_STATE_HOME/laneway/lanes/`, default `~/.local/state/laneway/lanes/`): after a crash or
- * kill -9, running laneway connect again reclaims the lane; another machine cannot.
- */
-function laneSession(server: string, sandbox: string): string {
-  const dir = join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'laneway', 'lanes');
-  const file = join(dir, `${createHash('sha256').update(`${server} ${sandbox}`).digest('hex').slice(0, 32)}.session`);
-  try {
-    const saved = readFileSync(file, 'utf8').trim();
-    if (LANE_SESSION_RE.test(saved)) return saved;
-  } catch {
-    // none yet
-  }
-  const session = newLaneSession();
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(file, `${session}\n`, { mode: 0o600 });
-  } catch (err) {
-    process.stderr.write(`laneway: cannot keep the lane session in ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); after a crash this lane stays taken until the sandbox is re-created\n`);
-  }
-  return session;
-}
-
 function report(state: LaneState): void {
   if (state.kind === 'disconnected') process.stderr.write(`lane disconnected (${state.reason}); reconnecting in ${state.retryInMs} ms\n`);
   else if (state.kind === 'connected') process.stderr.write('lane connected\n');
-}
-
-/**
- * Ends the lane on purpose and, unless --keep, removes the local fork: the sandbox keeps its other
- * forks, or is deleted when the local fork was its only one (as when this command created it).
- */
-async function disconnect(client: LanewayClient, agent: LaneAgent, sandbox: string, workload: string, keep: boolean): Promise<void> {
-  agent.stop();
-  // Ownership goes either way: the next laneway connect (a new session) may take the lane.
-  await client.releaseLane(sandbox).catch(() => {});
-  if (keep) return;
-  const current = await client.findSandbox(sandbox);
-  if (current === undefined) return;
-  const forks = current.spec.forks.filter((f) => f.workload !== workload);
-  if (forks.length === 0) {
-    await client.deleteSandbox(sandbox);
-    process.stderr.write(`sandbox/${sandbox} deleted\n`);
-  } else {
-    await client.applySandbox(sandbox, { ...current.spec, forks });
-    process.stderr.write(`sandbox/${sandbox}: local fork of ${workload} removed\n`);
-  }
 }

@@ -5,7 +5,10 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { LanewayError } from '../core/errors.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
-import { DEFAULT_SERVER, LanewayClient, serverFrom, type Run } from '../client/api.js';
+import { DEFAULT_SERVER, LanewayClient, serverFrom, tokenFromEnv, type Run } from '../client/api.js';
+import { openLocalLane, type LocalLane } from '../client/local-lane.js';
+import { exposeAddress } from '../model/lanes.js';
+import { parseHostPort, type Target } from '../model/route-table.js';
 import { SPEC_SCHEMA } from '../control-plane/api/sandboxes.js';
 import { summarize } from '../validate/report.js';
 import { DEFAULT_SKILL_TAG, skillsOf } from '../validate/skills.js';
@@ -69,6 +72,33 @@ interface Tool {
   run(client: LanewayClient, input: Record<string, any>): Promise<string>;
 }
 
+/** Local lanes this MCP server holds (sandbox → lane): they live as long as the server process, and end with it. */
+const lanes = new Map<string, LocalLane>();
+
+async function connectLane(client: LanewayClient, input: Record<string, any>): Promise<string> {
+  const ports = new Map<string, Target>();
+  for (const [port, address] of Object.entries(input.ports as Record<string, string>)) {
+    const target = parseHostPort(/^[0-9]{1,5}$/.test(address) ? `127.0.0.1:${address}` : address);
+    if (target === undefined) throw new LanewayError('LANEWAY_ERR_INVALID_FIELD', 400, `ports.${port}: expected host:port of the local service`, `ports.${port}`);
+    ports.set(String(Number(port)), target);
+  }
+  const exposures = ((input.expose as string[] | undefined) ?? []).map((spec, i) => {
+    const target = exposeAddress(spec);
+    if (target === undefined) throw new LanewayError('LANEWAY_ERR_INVALID_FIELD', 400, `expose[${i}]: expected <namespace>/<name>:<port> or host:port`, `expose[${i}]`);
+    return { target, localPort: 0 };
+  });
+  await lanes.get(input.sandbox)?.close(true);
+  const lane = await openLocalLane(client, tokenFromEnv(), { sandbox: input.sandbox, workload: input.workload, ports, exposures, ...(input.ttl === undefined ? {} : { ttl: input.ttl }) });
+  lanes.set(input.sandbox, lane);
+  return [
+    `sandbox ${lane.sandbox} ${lane.result}; local lane connected (held by this MCP server until local_lane_disconnect or until it stops)`,
+    `routing key: ${lane.key}`,
+    `send header: baggage: laneway=${lane.key}`,
+    ...[...ports].map(([port, target]) => `${lane.workload}:${port} -> ${target.address} on this machine`),
+    ...lane.exposed.map((e) => `exposed ${e.target} at ${e.local} (call it from the local service, with the baggage header)`),
+  ].join('\n');
+}
+
 const json = (value: unknown): string => JSON.stringify(value, null, 2);
 
 function runText(run: Run): string {
@@ -102,6 +132,46 @@ export const TOOLS: readonly Tool[] = [
     description: 'Delete a sandbox: its routing key goes back to the baseline everywhere.',
     inputSchema: NAME_ONLY('sandbox'),
     run: async (client, input) => json(await client.deleteSandbox(input.name)),
+  },
+  {
+    name: 'local_lane_connect',
+    description:
+      "Fork a workload to a service running on this machine (a local lane): the cluster's requests carrying the sandbox's routing key reach it through one outbound connection. Creates or updates the sandbox and returns the routing key. The lane lasts until local_lane_disconnect or until this MCP server stops.",
+    inputSchema: {
+      type: 'object',
+      required: ['sandbox', 'workload', 'ports'],
+      additionalProperties: false,
+      properties: {
+        sandbox: { ...DNS_LABEL, description: 'sandbox name, e.g. pr-42' },
+        workload: { ...WORKLOAD, description: 'the baseline workload to fork: <namespace>/<name>, e.g. default/orders' },
+        ports: {
+          type: 'object',
+          minProperties: 1,
+          propertyNames: { pattern: '^[0-9]{1,5}$' },
+          additionalProperties: { type: 'string', maxLength: 300, description: 'host:port (or a port on 127.0.0.1) of the local service' },
+          description: 'app port of the workload → the local service, e.g. {"8080": "127.0.0.1:3000"}',
+        },
+        expose: { type: 'array', maxItems: 16, items: { type: 'string', maxLength: 300 }, description: 'cluster services the local service may call, e.g. ["default/payments:8080"]; each gets a local port (returned)' },
+        ttl: { type: 'string', pattern: DURATION_WITH_UNIT_PATTERN, description: 'optional sandbox TTL, e.g. 2h' },
+      },
+    },
+    run: connectLane,
+  },
+  {
+    name: 'local_lane_disconnect',
+    description: 'End a local lane this MCP server holds: the local fork is removed (the sandbox too when it was its only fork) unless keep is true.',
+    inputSchema: {
+      type: 'object',
+      required: ['sandbox'],
+      additionalProperties: false,
+      properties: { sandbox: DNS_LABEL, keep: { type: 'boolean', description: 'keep the local fork registered (its requests get 502 until a lane connects again)' } },
+    },
+    run: async (_client, input) => {
+      const lane = lanes.get(input.sandbox);
+      if (lane === undefined) throw new LanewayError('LANEWAY_ERR_SANDBOX_NOT_FOUND', 404, `this MCP server holds no local lane for sandbox ${input.sandbox}`, 'sandbox');
+      lanes.delete(input.sandbox);
+      return await lane.close(input.keep === true);
+    },
   },
   {
     name: 'routes_get',
@@ -227,4 +297,6 @@ export async function runMcpServer(argv: string[]): Promise<void> {
     server.onclose = resolve;
     process.stdin.once('end', resolve);
   });
+  // The lanes end with the server: their local forks are removed, as with Ctrl-C on laneway connect.
+  await Promise.all([...lanes.values()].map((lane) => lane.close().catch(() => {})));
 }

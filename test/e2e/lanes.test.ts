@@ -9,6 +9,8 @@ import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CLI, freePort, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
@@ -279,6 +281,33 @@ describe('laneway connect', () => {
       expect(laptopH2Streams.find((s) => s.path === '/hang')!.aborted).toBe(true);
     } finally {
       session.close();
+    }
+  });
+
+  it('an agent asks the MCP server for a local lane, gets the key back, and ends it', async () => {
+    const mcp = new Client({ name: 'laneway-test', version: '1.0.0' });
+    await mcp.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, 'mcp'],
+        env: { PATH: process.env.PATH ?? '', LANEWAY_URL: cp.url, XDG_STATE_HOME: tempDir('laneway-mcp-state-') },
+        stderr: 'pipe',
+      }),
+    );
+    try {
+      const connected = await mcp.callTool({ name: 'local_lane_connect', arguments: { sandbox: 'pr-8', workload: 'default/orders', ports: { [String(baseline.port)]: `127.0.0.1:${laptopPort}` } } });
+      const text = (connected.content as { text: string }[])[0]!.text;
+      expect(connected.isError ?? false).toBe(false);
+      const agentKey = /routing key: (\S+)/.exec(text)![1]!;
+      await waitFor('the MCP lane at the sidecar', async () => {
+        const res = await request(`http://127.0.0.1:${sidecar.port}/mcp`, { headers: { baggage: `laneway=${agentKey}` } });
+        return JSON.parse(await res.body.text()).name === 'laptop';
+      }, 10_000);
+      const ended = await mcp.callTool({ name: 'local_lane_disconnect', arguments: { sandbox: 'pr-8' } });
+      expect((ended.content as { text: string }[])[0]!.text).toBe('sandbox/pr-8 deleted');
+      expect((await call(cp.url, 'GET', '/v1/sandboxes/pr-8')).status).toBe(404);
+    } finally {
+      await mcp.close();
     }
   });
 
