@@ -113,6 +113,10 @@ export async function runDemo(argv: string[]): Promise<void> {
     const cmdWidth = Math.max(...tries.map(([cmd]) => cmd.length)) + 2;
     for (const [cmd, why] of tries) out(`  ${cmd.padEnd(cmdWidth)}# ${why}`);
     out();
+    out(`Run your change locally: with your version of ${FORKED} listening on 127.0.0.1:3000,`);
+    out(`  npx laneway connect --server ${mesh.controlPlaneUrl} --sandbox my-lane --workload ${forked.workload} --port ${forked.appPort}=127.0.0.1:3000`);
+    out(`  prints a routing key; requests carrying it reach your process, the rest the baseline (README "Run your change locally").`);
+    out();
     out('Running. Press Ctrl-C to stop every process.');
   } catch (err) {
     if (stopping) return; // Ctrl-C during startup: shutdown() reports and exits.

@@ -220,7 +220,8 @@ export class Mesh {
   async startControlPlane(): Promise<void> {
     const { child, match } = await Child.start(
       'control-plane',
-      [CLI, 'control-plane', '--listen', `127.0.0.1:${this.#controlPlanePort}`, '--data', this.dataDir, '--log-level', 'warn', '--probe-interval', '500ms'],
+      // The lane relay too, so `laneway connect` can fork a demo service to a process of the user's.
+      [CLI, 'control-plane', '--listen', `127.0.0.1:${this.#controlPlanePort}`, '--data', this.dataDir, '--log-level', 'warn', '--probe-interval', '500ms', '--lane-listen', '127.0.0.1:0'],
       /listening on http:\/\/127\.0\.0\.1:(\d+)/,
       { sink: this.#options.sink, group: this.#spawned },
     );
