@@ -61,7 +61,8 @@ export class LaneAgent {
   /** the ownership secret: the lane stays ours across reconnects */
   readonly session: string;
   readonly #options: LaneAgentOptions;
-  readonly #server = createH2Server({ settings: { maxConcurrentStreams: LANE_MAX_STREAMS } });
+  // Room for the relay's own caps: LANE_MAX_STREAMS requests plus as many exposure streams.
+  readonly #server = createH2Server({ settings: { maxConcurrentStreams: 2 * LANE_MAX_STREAMS } });
   /** one HTTP/2 session per local h2c service (gRPC) */
   readonly #h2Local = new Map<string, ClientHttp2Session>();
   /** keep-alive connections to the local HTTP/1.1 services (a TCP handshake per request added ~150 µs p50 in the bench tunnel suite) */

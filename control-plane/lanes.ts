@@ -54,6 +54,19 @@ class Tunnel {
   readonly owner: string;
   readonly session: ClientHttp2Session;
   readonly since = Date.now();
+  /** streams open on the tunnel for sidecars' requests (standby exposure streams not counted) */
+  inFlight = 0;
+  /** exposure streams open (standby or in use), at most LANE_MAX_STREAMS */
+  exposing = 0;
+
+  /** Opens a stream for one request, or undefined when the lane carries LANE_MAX_STREAMS already (nghttp2 would queue without bound). */
+  open(headers: Record<string, string | string[] | number | undefined>, options?: { endStream?: boolean }): ReturnType<ClientHttp2Session['request']> | undefined {
+    if (this.inFlight >= LANE_MAX_STREAMS) return undefined;
+    const stream = this.session.request(headers, options);
+    this.inFlight++;
+    stream.once('close', () => this.inFlight--);
+    return stream;
+  }
 
   constructor(sandbox: string, createdAt: number, owner: string, session: ClientHttp2Session) {
     this.sandbox = sandbox;
@@ -198,13 +211,20 @@ export class LaneRelay {
    */
   #standby(tunnel: Tunnel): void {
     const session = tunnel.session;
-    if (session.destroyed || session.closed) return;
+    // A local service opening connections without bound gets LANE_MAX_STREAMS of them; the rest wait (EXPOSE_WAIT_MS) and close.
+    if (session.destroyed || session.closed || tunnel.exposing >= LANE_MAX_STREAMS) return;
     let stream;
     try {
       stream = session.request({ ':method': 'CONNECT', ':authority': 'expose', [LANE_KIND_HEADER]: 'expose' });
     } catch {
       return;
     }
+    tunnel.exposing++;
+    stream.once('close', () => {
+      tunnel.exposing--;
+      // Capacity came back while the laptop had none left on standby: offer one again.
+      if (tunnel.exposing < EXPOSE_STANDBY_STREAMS) this.#standby(tunnel);
+    });
     stream.on('error', () => {});
     stream.once('response', (headers) => {
       this.#standby(tunnel);
@@ -264,10 +284,11 @@ export class LaneRelay {
     if ('error' in lane) return fail(res, lane.error, lane.message, lane.sandbox);
     let stream;
     try {
-      stream = lane.tunnel.session.request(h1RequestToH2(req, { [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'http1' }));
+      stream = lane.tunnel.open(h1RequestToH2(req, { [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'http1' }));
     } catch {
       return fail(res, 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, lane.tunnel.sandbox);
     }
+    if (stream === undefined) return fail(res, 'LANEWAY_ERR_LANE_BUSY', undefined, lane.tunnel.sandbox);
     const sandbox = lane.tunnel.sandbox;
     let responded = false;
     const timer = setTimeout(() => {
@@ -309,10 +330,11 @@ export class LaneRelay {
     out[LANE_KIND_HEADER] = 'h2';
     let outbound;
     try {
-      outbound = lane.tunnel.session.request(out, { endStream: inbound.endAfterHeaders });
+      outbound = lane.tunnel.open(out, { endStream: inbound.endAfterHeaders });
     } catch {
       return failStream(inbound, 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, lane.tunnel.sandbox);
     }
+    if (outbound === undefined) return failStream(inbound, 'LANEWAY_ERR_LANE_BUSY', undefined, lane.tunnel.sandbox);
     const sandbox = lane.tunnel.sandbox;
     relayH2(inbound, outbound, LANE_RESPONSE_TIMEOUT_MS, (reason) =>
       failStream(inbound, outbound.rstCode === NGHTTP2_REFUSED_STREAM ? 'LANEWAY_ERR_LANE_BUSY' : reason.startsWith('no response') ? 'LANEWAY_ERR_LANE_TIMEOUT' : 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, sandbox),
@@ -326,10 +348,11 @@ export class LaneRelay {
     if ('error' in lane) return refuseSocket(socket, lane.error, lane.message);
     let stream;
     try {
-      stream = lane.tunnel.session.request({ ':method': 'CONNECT', ':authority': 'local', [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'upgrade' });
+      stream = lane.tunnel.open({ ':method': 'CONNECT', ':authority': 'local', [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'upgrade' });
     } catch {
       return refuseSocket(socket, 'LANEWAY_ERR_LANE_DISCONNECTED');
     }
+    if (stream === undefined) return refuseSocket(socket, 'LANEWAY_ERR_LANE_BUSY');
     stream.on('error', () => socket.destroy());
     socket.on('close', () => stream.destroy());
     stream.on('close', () => socket.destroy());

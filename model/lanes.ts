@@ -44,8 +44,9 @@ export function exposeAddress(spec: string): string | undefined {
 }
 
 /**
- * Streams one tunnel carries at once (the laptop's HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). More
- * concurrent requests for the lane are answered 503 LANEWAY_ERR_LANE_BUSY by the relay.
+ * Requests one tunnel carries at once, counted by the relay (HTTP/2 would otherwise queue more
+ * without bound); more concurrent requests for the lane are answered 503 LANEWAY_ERR_LANE_BUSY.
+ * Exposure streams have the same cap of their own.
  */
 export const LANE_MAX_STREAMS = 256;
 /** How often the relay pings the laptop; no answer within the same time closes the tunnel (its requests then get 502). */

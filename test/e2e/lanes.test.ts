@@ -77,6 +77,7 @@ beforeAll(async () => {
 
   laptop = createServer((req, res) => {
     laptopSeen.push(String(req.headers.baggage ?? 'none'));
+    if (req.url === '/hang-h1') return; // never answers: the relay's in-flight cap is what ends it
     if (req.url === '/upload') {
       let bytes = 0;
       req.on('data', (d: Buffer) => (bytes += d.length));
@@ -309,6 +310,39 @@ describe('laneway connect', () => {
     } finally {
       await mcp.close();
     }
+  });
+
+  it('the relay port answers a request that names no local fork 404, never forwarding it', async () => {
+    const relay = /local lanes via (\S+?)\)/.exec(cp.output())![1]!;
+    const seen = laptopSeen.length;
+    for (const headers of [{}, { 'laneway-fork': `nope@default/orders:${baseline.port}` }, { 'laneway-fork': 'garbage' }, { 'laneway-fork': `${key}@default/payments:1` }]) {
+      const res = await request(`http://${relay}/x`, { headers });
+      expect(res.statusCode).toBe(404);
+      expect(JSON.parse(await res.body.text()).error.code).toBe('LANEWAY_ERR_LANE_NOT_LOCAL');
+    }
+    expect(laptopSeen.length).toBe(seen);
+  });
+
+  it('more concurrent requests than a lane carries get 503 LANE_BUSY at once instead of queueing', async () => {
+    const relay = /local lanes via (\S+?)\)/.exec(cp.output())![1]!;
+    const pool = new Pool(`http://${relay}`, { connections: 300 });
+    const abort = new AbortController();
+    const fork = `${key}@default/orders:${baseline.port}`;
+    const statuses = Array.from({ length: 270 }, () =>
+      pool
+        .request({ method: 'GET', path: '/hang-h1', headers: { 'laneway-fork': fork }, signal: abort.signal })
+        .then(async (r) => (await r.body.text(), r.statusCode), () => 0),
+    );
+    try {
+      const first = await Promise.race(statuses);
+      expect(first).toBe(503);
+    } finally {
+      abort.abort();
+      await Promise.all(statuses);
+      await pool.destroy();
+    }
+    // The lane serves again once they are gone.
+    await waitFor('the lane after the flood', async () => (await get('/after-flood', true)).status === 200, 5000);
   });
 
   it('another machine cannot take the lane while it is held (409)', async () => {
