@@ -35,6 +35,7 @@ let exposePort: number;
 let metadataPort: number;
 let key: string;
 const stateHome = tempDir('laneway-lane-state-');
+const cpData = tempDir();
 
 interface Connected {
   readonly child: ChildProcess;
@@ -137,7 +138,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => laptopH2.listen(0, '127.0.0.1', resolve));
   laptopH2Port = (laptopH2.address() as { port: number }).port;
 
-  cp = await startControlPlane(tempDir(), ['--lane-listen', '127.0.0.1:0', '--probe-interval', '0']);
+  cp = await startControlPlane(cpData, ['--lane-listen', '127.0.0.1:0', '--probe-interval', '0']);
   sidecar = await startSidecar({ appPort: baseline.port, extra: ['--control-plane', cp.url, '--port', `0:${h2AppPort()}`] });
   payments = await startUpstream('payments');
   paymentsFork = await startUpstream('payments-fork');
@@ -379,6 +380,52 @@ describe('laneway connect', () => {
     await waitFor('the lane back', async () => (await get('/back', true)).status === 200, 5000);
     expect(JSON.parse((await get('/back', true)).body).name).toBe('laptop');
   });
+
+  it('the control plane restarting: laneway connect reconnects by itself and the lane comes back without re-registering', async () => {
+    const apiPort = new URL(cp.url).port;
+    const relay = /local lanes via (\S+?)\)/.exec(cp.output())![1]!;
+    const revision = (await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).body.status.revision;
+    await cp.stop();
+    cp = await startControlPlane(cpData, ['--listen', `127.0.0.1:${apiPort}`, '--lane-listen', relay, '--probe-interval', '0']);
+    await waitFor('the lane after the restart', async () => {
+      const res = await get('/after-restart', true);
+      return res.status === 200 && JSON.parse(res.body).name === 'laptop';
+    }, 15_000);
+    // Same sandbox, same revision: nothing was applied again.
+    expect((await call(cp.url, 'GET', '/v1/sandboxes/pr-7')).body.status.revision).toBe(revision);
+  }, 60_000);
+
+  it('laneway connect -- <command> runs the local service with PORT and the key, and stops it on exit', async () => {
+    const port = await freePort();
+    const script = "require('http').createServer((q,s)=>s.end(JSON.stringify({name:'child',key:process.env.LANEWAY_ROUTING_KEY}))).listen(Number(process.env.PORT),'127.0.0.1',()=>console.log('child up'))";
+    const child = spawn(
+      process.execPath,
+      [CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-cmd', '--workload', 'default/orders', '--port', `${baseline.port}=127.0.0.1:${port}`, '--', process.execPath, '-e', script],
+      { env: { ...process.env, XDG_STATE_HOME: tempDir('laneway-cmd-state-') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const output = await waitForOutput(child, /child up/, 'laneway connect -- node', 30_000);
+    const cmdKey = /routing key: (\S+)/.exec(output())![1]!;
+    await waitFor('the command behind the lane', async () => {
+      const res = await request(`http://127.0.0.1:${sidecar.port}/`, { headers: { baggage: `laneway=${cmdKey}` } });
+      const body = await res.body.text();
+      return res.statusCode === 200 && body.includes('"child"');
+    }, 10_000);
+    const res = await request(`http://127.0.0.1:${sidecar.port}/`, { headers: { baggage: `laneway=${cmdKey}` } });
+    expect(JSON.parse(await res.body.text())).toEqual({ name: 'child', key: cmdKey });
+    child.kill('SIGINT');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    // The command was stopped with it: its port is free again, and the sandbox it created is gone.
+    await waitFor('the command stopped', async () => {
+      try {
+        await request(`http://127.0.0.1:${port}/`);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 5000);
+    expect((await call(cp.url, 'GET', '/v1/sandboxes/pr-cmd')).status).toBe(404);
+  }, 60_000);
 
   it('Ctrl-C removes the local fork, keeps the in-cluster one, and frees the lane', async () => {
     connectProc.kill('SIGINT');
