@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI } from '../helpers/processes.js';
+import { waitFor } from '../../core/poll.js';
 import { NetnsNode, netnsSkipReason, type NsClient, type NsProcess } from './netns.js';
 
 const APP = fileURLToPath(new URL('fixtures/app.mjs', import.meta.url));
@@ -69,13 +70,8 @@ describe.skipIf(skipReason !== null)('a local lane from a laptop namespace that 
       );
       connect = started;
       key = /routing key: (\S+)/.exec(started.output())![1]!;
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const res = await fromNode.request(`http://${orders.ip}:15001/`, { headers: { baggage: `laneway=${key}` } });
-        if (res.body?.name === 'laptop-app') break;
-        if (Date.now() > deadline) throw new Error(`the lane never answered: ${JSON.stringify(res)}\n${connect.output()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const keyed = { headers: { baggage: `laneway=${key}` } };
+      await waitFor('the laptop answering at the orders sidecar', async () => (await fromNode.request(`http://${orders.ip}:15001/`, keyed)).body?.name === 'laptop-app', 20_000, 100);
     } catch (err) {
       await node.destroy();
       throw err;

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import * as grpc from '@grpc/grpc-js';
+import { EchoClient, startGrpcServer, type Msg } from '../helpers/grpc.js';
 import { CLI, freePort, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
@@ -345,6 +347,48 @@ describe('laneway connect', () => {
     // The lane serves again once they are gone.
     await waitFor('the lane after the flood', async () => (await get('/after-flood', true)).status === 200, 5000);
   });
+
+  it('carries real gRPC (grpc-js): unary with a deadline, bidi streaming, and a client cancel that reaches the laptop', async () => {
+    const events: string[] = [];
+    const grpcServer = await startGrpcServer('laptop-grpc', events);
+    const child = spawn(
+      process.execPath,
+      [CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-grpc', '--workload', 'default/orders', '--port', `${h2AppPort()}=127.0.0.1:${grpcServer.port}`],
+      { env: { ...process.env, XDG_STATE_HOME: tempDir('laneway-grpc-state-') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const output = await waitForOutput(child, /routing key: (\S+)/, 'laneway connect (grpc)', 30_000);
+    const grpcKey = /routing key: (\S+)/.exec(output())![1]!;
+    const client = new EchoClient(`127.0.0.1:${h2Port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, (...args: unknown[]) => any>;
+    const md = new grpc.Metadata();
+    md.set('baggage', `laneway=${grpcKey}`);
+    const unary = (req: Msg, options: grpc.CallOptions = {}): Promise<Record<string, unknown>> =>
+      new Promise((resolve, reject) => client.unary(req, md, options, (err: grpc.ServiceError | null, res: Record<string, unknown>) => (err ? reject(err) : resolve(res))));
+    try {
+      await waitFor('the gRPC lane', async () => (await unary({ text: 'hi' }).catch(() => ({}))).from === 'laptop-grpc', 10_000);
+      expect(await unary({ text: 'hi' }, { deadline: Date.now() + 5000 })).toMatchObject({ from: 'laptop-grpc', text: 'hi', hasDeadline: true });
+      await expect(unary({ slow: true }, { deadline: Date.now() + 300 })).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+      await expect(unary({ fail: true })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'not found at laptop-grpc' });
+
+      const bidi = client.bidi(md);
+      const echoed: string[] = [];
+      bidi.on('data', (m: { text: string }) => echoed.push(m.text));
+      for (const text of ['a', 'b', 'c']) bidi.write({ text });
+      bidi.end();
+      await once(bidi, 'end');
+      expect(echoed).toEqual(['a', 'b', 'c']);
+
+      const stream = client.serverStream({ n: 1000 }, md);
+      stream.on('error', () => {});
+      await once(stream, 'data');
+      stream.cancel();
+      await waitFor('the cancel at the laptop gRPC server', () => events.includes('laptop-grpc:cancelled'), 5000);
+    } finally {
+      client.close();
+      child.kill('SIGINT');
+      await once(child, 'exit');
+      grpcServer.server.forceShutdown();
+    }
+  }, 60_000);
 
   it('another machine cannot take the lane while it is held (409)', async () => {
     const other = spawn(
