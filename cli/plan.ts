@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, LanewayError } from '../core/errors.js';
 import { ApiError, DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
-import { ValidateError } from '../validate/errors.js';
+import { PlanInvalidError, ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
 import { junit, summarize } from '../validate/report.js';
@@ -49,8 +49,10 @@ const CANNOT_RUN = new Set([
 function asConfigError(subject: string, err: unknown): unknown {
   if (!(err instanceof LanewayError && CANNOT_RUN.has(err.code))) return err;
   // A YAML or size error already names its file (the plans API has no other subject): name it once.
-  const message = err.message.startsWith(`${subject}: `) ? err.message.slice(subject.length + 2) : err.message;
-  return new ConfigError(subject, `${err.code}: ${message}`);
+  const unprefixed = (message: string): string => (message.startsWith(`${subject}: `) ? message.slice(subject.length + 2) : message);
+  // Every problem of an invalid plan on its own line, each naming the file and its path.
+  const lines = err instanceof PlanInvalidError ? err.problems.map((p) => unprefixed(p.message)) : [unprefixed(err.message)];
+  return new ConfigError(subject, lines.map((line) => `${err.code}: ${line}`).join(`\nlaneway: ${subject}: `));
 }
 
 function looksLikeFile(ref: string): boolean {

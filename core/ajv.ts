@@ -10,11 +10,11 @@ const addFormats = ((formatsPlugin as unknown as { default?: unknown }).default 
  * `strict`: an unknown keyword or format in a schema is an error at plan validation, not a check that
  * silently passes. `allErrors: false`: the first error is the one reported, with its path.
  */
-export function createAjv(options: { forUserSchemas?: boolean } = {}): Ajv {
+export function createAjv(options: { forUserSchemas?: boolean; allErrors?: boolean } = {}): Ajv {
   // Schemas a plan author writes for responses are ordinary JSON Schema: `required` without
   // `properties` and `properties` without `type` are legal there, so only those strict checks are off.
   const relaxed = options.forUserSchemas === true ? { strictRequired: false, strictTypes: false, strictTuples: false } : {};
-  const ajv = new Ajv({ strict: true, allErrors: false, allowUnionTypes: true, ...relaxed });
+  const ajv = new Ajv({ strict: true, allErrors: options.allErrors === true, allowUnionTypes: true, ...relaxed });
   addFormats(ajv);
   return ajv;
 }

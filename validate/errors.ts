@@ -39,6 +39,19 @@ export class ValidateError extends LanewayError {
   }
 }
 
+/**
+ * PLAN_INVALID with every problem found: the message lists them all (`first; also: second`, like a
+ * policy refusal), `field` is the first one's path, `problems` keeps them apart for a terminal.
+ */
+export class PlanInvalidError extends ValidateError {
+  readonly problems: readonly { readonly path: string; readonly message: string }[];
+  constructor(problems: readonly { readonly path: string; readonly message: string }[]) {
+    const [first, ...rest] = problems;
+    super('LANEWAY_ERR_PLAN_INVALID', `${first!.message}${rest.length > 0 ? `; also: ${rest.map((p) => p.message).join('; also: ')}` : ''}`, first!.path);
+    this.problems = problems;
+  }
+}
+
 /** `path: problem` as a PLAN_INVALID error: the path comes first so a reader finds the line at once. */
 export function planError(path: string, problem: string): ValidateError {
   return new ValidateError('LANEWAY_ERR_PLAN_INVALID', `${path}: ${problem}`, path);

@@ -11,7 +11,7 @@ import type { WaitInput } from './actions/wait.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
 import { ASSERTION_SCHEMA, checkAssertion, type AssertionSpec } from './assertions.js';
 import { parseDuration } from '../core/units.js';
-import { planError, ValidateError } from './errors.js';
+import { PlanInvalidError, planError, ValidateError } from './errors.js';
 import { formatRef, isParamRef, NAME_RE, refsIn, STEP_ID_RE, type Ref } from './template.js';
 
 export { ACTIONS, type ActionName } from './actions/index.js';
@@ -117,7 +117,23 @@ export const PLAN_SCHEMA = {
   },
 } as const;
 
-const validateShape = createAjv().compile(PLAN_SCHEMA);
+// Every shape error at once (one per field): a plan with six mistakes should not need six runs.
+const validateShape = createAjv({ allErrors: true }).compile(PLAN_SCHEMA);
+
+/** Runs `check`; a PLAN_INVALID it throws is collected instead, so one pass reports every mistake. */
+function collect(problems: ValidateError[], check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof ValidateError && err.code === 'LANEWAY_ERR_PLAN_INVALID') problems.push(err);
+    else throw err;
+  }
+}
+
+/** The collected problems as one PLAN_INVALID error (the first one's field; `problems` lists them all). */
+function rejectPlan(problems: readonly ValidateError[]): never {
+  throw new PlanInvalidError(problems.map((p) => ({ path: p.field ?? '(plan)', message: p.message })));
+}
 
 /** Parses YAML (or JSON, which is YAML 1.2) and validates it; `source` names the file in messages. */
 export function parsePlan(text: string, source = 'plan'): Plan {
@@ -134,46 +150,64 @@ export function parsePlan(text: string, source = 'plan'): Plan {
   return validatePlan(doc.toJS());
 }
 
-/** Validates a plan object; throws PLAN_INVALID naming the path of the first error (`steps[2].load.rate`). */
+/**
+ * Validates a plan object; throws PLAN_INVALID listing every problem with its path
+ * (`steps[2].load.rate`), the first one's path as the field. Shape errors come first and alone: the
+ * checks of meaning need a well-formed plan.
+ */
 export function validatePlan(value: unknown): Plan {
+  const problems: ValidateError[] = [];
+  const seenPaths = new Set<string>();
   if (typeof value === 'object' && value !== null && typeof (value as { version?: unknown }).version === 'number') {
-    throw planError('version', 'must be a string; quote it (version: "1.0")');
+    problems.push(planError('version', 'must be a string; quote it (version: "1.0")'));
+    seenPaths.add('version');
   }
   if (!validateShape(value)) {
-    const { path, problem } = describeAjvError(validateShape.errors![0]!);
-    throw planError(path, problem);
+    for (const error of validateShape.errors!) {
+      const { path, problem } = describeAjvError(error);
+      // One problem per field (a type error under anyOf would otherwise come once per branch).
+      if (seenPaths.has(path)) continue;
+      seenPaths.add(path);
+      problems.push(planError(path, problem));
+    }
   }
+  if (problems.length > 0) rejectPlan(problems);
   const plan = value as unknown as Plan;
   const params = plan.params ?? {};
   for (const [name, spec] of Object.entries(params)) {
-    if (spec.default !== undefined && !hasType(spec.default, spec.type)) throw planError(`params.${name}.default`, `must be of type ${spec.type}`);
-    spec.enum?.forEach((v, i) => {
-      if (!hasType(v, spec.type)) throw planError(`params.${name}.enum[${i}]`, `must be of type ${spec.type}`);
+    collect(problems, () => {
+      if (spec.default !== undefined && !hasType(spec.default, spec.type)) throw planError(`params.${name}.default`, `must be of type ${spec.type}`);
+      spec.enum?.forEach((v, i) => {
+        if (!hasType(v, spec.type)) throw planError(`params.${name}.enum[${i}]`, `must be of type ${spec.type}`);
+      });
+      if (spec.default !== undefined && spec.enum !== undefined && !spec.enum.includes(spec.default)) {
+        throw planError(`params.${name}.default`, 'must be one of the enum values');
+      }
     });
-    if (spec.default !== undefined && spec.enum !== undefined && !spec.enum.includes(spec.default)) {
-      throw planError(`params.${name}.default`, 'must be one of the enum values');
-    }
   }
 
   const seen = new Map<string, ActionName>();
   const captures = new Map<string, Set<string>>();
-  const scope = checkScope(params, seen, captures);
+  const scope = collecting(problems, checkScope(params, seen, captures));
   plan.steps.forEach((step, i) => {
     const path = `steps[${i}]`;
     const actions = ACTIONS.filter((a) => step[a] !== undefined);
     if (actions.length !== 1) {
-      throw planError(path, `needs exactly one action of ${ACTIONS.join(', ')} (got ${actions.length === 0 ? 'none' : actions.join(', ')})`);
+      problems.push(planError(path, `needs exactly one action of ${ACTIONS.join(', ')} (got ${actions.length === 0 ? 'none' : actions.join(', ')})`));
+      return;
     }
     const action = actions[0]!;
-    if (seen.has(step.id)) throw planError(`${path}.id`, `'${step.id}' is used by an earlier step; step ids are unique`);
+    collect(problems, () => {
+      if (seen.has(step.id)) throw planError(`${path}.id`, `'${step.id}' is used by an earlier step; step ids are unique`);
+    });
     const module = actionModule(action);
-    module.check(step[action], `${path}.${action}`, scope);
+    collect(problems, () => module.check(step[action], `${path}.${action}`, scope));
 
     const names = new Set<string>();
     if ((step.capture !== undefined || step.assert !== undefined) && !module.readsResponse) {
-      throw planError(`${path}.${step.capture !== undefined ? 'capture' : 'assert'}`, `applies to ${RESPONSE_READERS} steps, not ${action} (a load step passes or fails on its bounds)`);
+      problems.push(planError(`${path}.${step.capture !== undefined ? 'capture' : 'assert'}`, `applies to ${RESPONSE_READERS} steps, not ${action} (a load step passes or fails on its bounds)`));
     }
-    for (const [name, spec] of Object.entries(step.capture ?? {})) {
+    for (const [name, spec] of Object.entries(step.capture ?? {})) collect(problems, () => {
       const cat = `${path}.capture.${name}`;
       if (module.outputs.includes(name)) throw planError(cat, `'${name}' is a built-in output of the step; choose another name`);
       if (typeof spec === 'string') {
@@ -187,17 +221,28 @@ export function validatePlan(value: unknown): Plan {
         throw planError(cat, 'must be a JSONPath into the body ($.field) or {header: <name>}');
       }
       names.add(name);
-    }
-    step.assert?.forEach((a, j) => {
+    });
+    step.assert?.forEach((a, j) => collect(problems, () => {
       checkAssertion(a, `${path}.assert[${j}]`);
       if (a.equals !== undefined) scope.walk(a.equals, `${path}.assert[${j}].equals`);
-    });
-    seen.set(step.id, action);
+    }));
+    if (!seen.has(step.id)) seen.set(step.id, action);
     captures.set(step.id, names);
   });
+  if (problems.length > 0) rejectPlan(problems);
   return plan;
 }
 
+
+/** The scope with each check collecting its problem instead of throwing, so one field's mistake does not hide the next field's. */
+function collecting(problems: ValidateError[], scope: CheckScope): CheckScope {
+  return {
+    refs: (text, at, allowSteps) => collect(problems, () => scope.refs(text, at, allowSteps)),
+    walk: (value, at) => collect(problems, () => scope.walk(value, at)),
+    count: (value, at, min) => collect(problems, () => scope.count(value, at, min)),
+    duration: (value, at) => collect(problems, () => scope.duration(value, at)),
+  };
+}
 
 /** The checks lent to the action modules; `seen` and `captures` grow step by step, so a reference sees only earlier steps. */
 function checkScope(params: Readonly<Record<string, ParamSpec>>, seen: ReadonlyMap<string, ActionName>, captures: ReadonlyMap<string, ReadonlySet<string>>): CheckScope {

@@ -30,6 +30,31 @@ describe('laneway plan error lines', () => {
     expect(conflict.stderr).toMatch(/^laneway: .+ \(LANEWAY_ERR_PLAN_VERSION_CONFLICT 409\)\n$/);
   });
 
+  it('validate reports every mistake of a plan at once, one line each with its path', async () => {
+    const file = wd.file('six-mistakes.yaml', [
+      'name: six',
+      'version: "1"',
+      'params:',
+      '  n: {type: integer, default: "ten"}',
+      'steps:',
+      '  - id: a',
+      '    http: {url: "http://127.0.0.1:9/${{ params.missing }}", timeout: soon}',
+      '  - id: a',
+      '    wait: {}',
+      '    assert: [{status: 200}]',
+      '  - id: c',
+      '    http: {url: "http://127.0.0.1:9/${{ steps.nope.status }}"}',
+      '    capture: {x: "no-jsonpath"}',
+      '',
+    ].join('\n'));
+    const res = await laneway(['validate', file]);
+    expect(res.code).toBe(2);
+    const lines = res.stderr.split('\n').filter((l) => l !== '');
+    expect(lines.every((l) => l.startsWith(`laneway: ${file}: LANEWAY_ERR_PLAN_INVALID: `)), res.stderr).toBe(true);
+    const paths = lines.map((l) => l.slice(`laneway: ${file}: LANEWAY_ERR_PLAN_INVALID: `.length).split(':')[0]);
+    expect(paths).toEqual(['params.n.default', 'steps[0].http.url', 'steps[0].http.timeout', 'steps[1].id', 'steps[1].assert', 'steps[2].http.url', 'steps[2].capture.x']);
+  });
+
   it('a YAML syntax error is one line: the path once, line and column, and the parser reason', async () => {
     const file = wd.file('broken.yaml', 'name: broken\nversion: "1"\nsteps: [\n  - id: w\n');
     const res = await laneway(['validate', file]);

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, parsePlan, resolveParams, validatePlan } from '../../validate/plan.js';
 import { interpolate, KEEP } from '../../validate/template.js';
+import { PlanInvalidError } from '../../validate/errors.js';
 
 const base = (steps: string, params = ''): string => `name: p\nversion: "1"\n${params}steps:\n${steps}`;
 const error = (text: string): string => {
@@ -64,6 +65,39 @@ describe('plan validation', () => {
   ])('rejects %s, naming the path', (_what, text, message) => {
     const got = error(text);
     expect(got.startsWith(message), got).toBe(true);
+  });
+});
+
+describe('every problem at once', () => {
+  it('lists each mistake with its path, the first as the field; shape errors first and alone', () => {
+    const bad = {
+      name: 'many',
+      version: '1',
+      params: { n: { type: 'integer', default: 'ten' } },
+      steps: [
+        { id: 'a', http: { url: 'http://127.0.0.1:9/${{ params.missing }}', timeout: 'soon' } },
+        { id: 'a', wait: {} },
+      ],
+    };
+    let caught: unknown;
+    try {
+      validatePlan(bad);
+    } catch (err) {
+      caught = err;
+    }
+    const err = caught as PlanInvalidError;
+    expect(err).toBeInstanceOf(PlanInvalidError);
+    expect(err.problems.map((p) => p.path)).toEqual(['params.n.default', 'steps[0].http.url', 'steps[0].http.timeout', 'steps[1].id']);
+    expect(err.field).toBe('params.n.default');
+    expect(err.message).toMatch(/^params\.n\.default: .*; also: steps\[0\]\.http\.url: .*; also: steps\[0\]\.http\.timeout: .*; also: steps\[1\]\.id: /);
+
+    const shape = { name: 'many', version: '1', extra: true, steps: [{ id: 'a', wait: { bogus: 1 } }] };
+    expect(() => validatePlan(shape)).toThrow(PlanInvalidError);
+    try {
+      validatePlan(shape);
+    } catch (e) {
+      expect((e as PlanInvalidError).problems.length).toBe(2);
+    }
   });
 });
 
