@@ -145,7 +145,10 @@ export function parsePlan(text: string, source = 'plan'): Plan {
     // The parser appends ` at line L, column C:` and a code excerpt to its reason; the position is
     // given first instead, and the excerpt dropped, so the error stays one line.
     const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw planError(source, `${at === undefined ? '' : `line ${at.line}, column ${at.col}: `}${reason}`);
+    // The offending line itself, quoted (tabs and long lines kept readable), so the reader need not open the file.
+    const offending = at === undefined ? undefined : text.split(/\r?\n/)[at.line - 1];
+    const quoted = offending === undefined || offending.trim() === '' ? '' : ` (line ${at!.line}: ${JSON.stringify(offending.length > 120 ? `${offending.slice(0, 117)}...` : offending)})`;
+    throw planError(source, `${at === undefined ? '' : `line ${at.line}, column ${at.col}: `}${reason}${quoted}`);
   }
   return validatePlan(doc.toJS());
 }

@@ -65,5 +65,7 @@ describe('laneway plan error lines', () => {
     expect(line.split(file).length - 1, line).toBe(1);
     expect(line).toMatch(/LANEWAY_ERR_PLAN_INVALID: line \d+, column \d+: \S.*[^:]$/);
     expect(line).not.toMatch(/column \d+:$/);
+    // and the offending line, quoted
+    expect(line).toMatch(/\(line \d+: "[^"]+"\)$/);
   });
 });
