@@ -13,6 +13,7 @@ commands:
   demo            start a local mini-mesh and show requests routed by baggage
   plan            run|validate|push|list validation plans (README "Validate a change")
   skills          export|list tagged plans as agent skills
+  run             list|get|cancel server-side plan runs
   mcp             serve the Laneway tools to coding agents over MCP (stdio)
 `;
 
@@ -28,6 +29,7 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('../demo/main.js')).runDemo,
   plan: async () => (await import('./plan.js')).runPlanCommand,
   skills: async () => (await import('./skills.js')).runSkillsCommand,
+  run: async () => (await import('./run.js')).runRunCommand,
   mcp: async () => (await import('./mcp.js')).runMcpServer,
 };
 

@@ -8,6 +8,7 @@ import { createAjv, describeAjvError } from '../core/ajv.js';
 import { DEFAULT_SERVER, LanewayClient, serverFrom, tokenFromEnv, type Run } from '../client/api.js';
 import { openLocalLane, type LocalLane } from '../client/local-lane.js';
 import { exposeAddress } from '../model/lanes.js';
+import { RUNS_PAGE_MAX } from '../model/plans.js';
 import { parseHostPort, type Target } from '../model/route-table.js';
 import { SPEC_SCHEMA } from '../control-plane/api/sandboxes.js';
 import { summarize } from '../validate/report.js';
@@ -219,6 +220,23 @@ export const TOOLS: readonly Tool[] = [
       const body = { sandbox: input.sandbox, wait: true, ...(input.version === undefined ? {} : { version: input.version }), ...(input.params === undefined ? {} : { params: input.params }) };
       return runText(await client.runPlan(input.plan, body));
     },
+  },
+  {
+    name: 'runs_list',
+    description: 'List server-side plan runs, newest first, with status and verdict (not the full result: run_get has it). Filter by plan, sandbox or status; page with the returned next cursor.',
+    inputSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        plan: DNS_LABEL,
+        sandbox: DNS_LABEL,
+        status: { type: 'string', enum: ['running', 'passed', 'failed', 'error'] },
+        limit: { type: 'integer', minimum: 1, maximum: RUNS_PAGE_MAX },
+        after: { type: 'string', maxLength: 40, description: 'the next cursor of an earlier page' },
+      },
+    },
+    run: async (client, input) =>
+      json(await client.listRuns({ ...(input.plan === undefined ? {} : { plan: input.plan }), ...(input.sandbox === undefined ? {} : { sandbox: input.sandbox }), ...(input.status === undefined ? {} : { status: input.status }) }, input.limit, input.after)),
   },
   {
     name: 'run_get',

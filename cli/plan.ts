@@ -18,6 +18,7 @@ const FLAGS = Object.freeze({
   result: { type: 'string', env: 'LANEWAY_RESULT' },
   output: { type: 'string', short: 'o', env: 'LANEWAY_OUTPUT' },
   tag: { type: 'string', multiple: true, env: 'LANEWAY_PLAN_TAGS' },
+  'server-side': { type: 'boolean', env: 'LANEWAY_PLAN_SERVER_SIDE' },
   help: { type: 'boolean', short: 'h', env: 'LANEWAY_PLAN_HELP' },
 } as const satisfies Record<string, FlagSpec>);
 
@@ -27,6 +28,9 @@ const USAGE = `usage: laneway plan <command> [flags]
                       run a plan file, or a plan stored on the control plane, from here
                       exit 0: every step passed; 1: a step failed; 2: the plan could not run
                       (invalid plan or params, refused by the policy, unknown sandbox)
+  run <name[@version|@tag]> --server-side --sandbox <name> [--param k=v]... [-o summary|json]
+                      run a stored plan on the control plane: stored with its result, prints the run
+                      id at once (laneway run get|cancel <id>)
   validate <file> [--policy f]       check a plan (and, with --policy, that the policy allows it)
   push <file> [--tag t]...           store the plan's version on the control plane with tags
   list                               list stored plans, versions and tags
@@ -106,6 +110,24 @@ export async function runPlanCommand(argv: string[]): Promise<void> {
       const ref = one(args, 'run', 'plan file or name');
       const output = typeof values.output === 'string' ? values.output : 'summary';
       if (output !== 'summary' && output !== 'json') throw new ConfigError('--output', 'expected summary or json');
+      if (values['server-side'] === true) {
+        if (looksLikeFile(ref) || ref === '-') throw new ConfigError('--server-side', 'runs a stored plan: push the file first (laneway plan push), then run it by name');
+        const at = ref.indexOf('@');
+        const name = at === -1 ? ref : ref.slice(0, at);
+        let run;
+        try {
+          run = await client.runPlan(name, {
+            ...(at === -1 ? {} : { version: ref.slice(at + 1) }),
+            ...(typeof values.sandbox === 'string' ? { sandbox: values.sandbox } : {}),
+            params: parseParamPairs((values.param as string[] | undefined) ?? []),
+            wait: false,
+          });
+        } catch (err) {
+          throw asConfigError(ref, err);
+        }
+        process.stdout.write(output === 'json' ? `${JSON.stringify(run, null, 2)}\n` : `run/${run.id} started (${run.plan}@${run.version}, sandbox ${run.sandbox ?? '-'}); laneway run get ${run.id}\n`);
+        return;
+      }
       const policy = policyFrom(values);
       let result;
       try {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
 import { parseSandboxFile } from '../client/sandbox-file.js';
+import { table } from './table.js';
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
 import { parseDurationMs, parseFlags, parseSubcommand, type FlagSpec } from '../core/flags.js';
@@ -47,13 +48,6 @@ function outputFormat(values: Record<string, unknown>, allowed: readonly string[
   const output = typeof values.output === 'string' ? values.output : fallback;
   if (!allowed.includes(output)) throw new ConfigError('--output', `expected one of ${allowed.join(', ')}`);
   return output;
-}
-
-/** Left-aligned columns, two spaces apart (kubectl style). */
-function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
 }
 
 function readSource(file: string): string {

@@ -3,7 +3,7 @@ import { request } from 'undici';
 import { ConfigError, LanewayError } from '../core/errors.js';
 import type { SandboxResource } from '../control-plane/api/sandboxes.js';
 import type { SandboxSpec } from '../control-plane/spec.js';
-import type { PlanVersion, RunRecord } from '../model/plans.js';
+import type { PlanVersion, RunFilter, RunPage, RunRecord } from '../model/plans.js';
 import type { RouteSnapshot } from '../model/route-table.js';
 import { toView, type SandboxView, type Sandboxes } from '../validate/actions/wait.js';
 import { ValidateError } from '../validate/errors.js';
@@ -139,6 +139,21 @@ export class LanewayClient {
   /** POST /v1/plans/:name/runs — runs a stored plan server-side; with `wait`, answers once it finished. */
   async runPlan(name: string, body: RunRequest): Promise<Run> {
     return (await this.#call<Run>('POST', `/v1/plans/${segment(name)}/runs`, body, undefined, body.wait === true ? RUN_WAIT_MS : CALL_TIMEOUT_MS)).json;
+  }
+
+  /** GET /v1/runs — newest first; pass `next` back as `after` for the following page. */
+  async listRuns(filter: RunFilter = {}, limit?: number, after?: string): Promise<RunPage> {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(filter)) if (value !== undefined) query.set(name, String(value));
+    if (limit !== undefined) query.set('limit', String(limit));
+    if (after !== undefined) query.set('after', after);
+    const text = query.toString();
+    return (await this.#call<RunPage>('GET', `/v1/runs${text === '' ? '' : `?${text}`}`)).json;
+  }
+
+  /** POST /v1/runs/:id/cancel — resolves with the run once its (cancelled) outcome is stored. */
+  async cancelRun(id: string): Promise<Run> {
+    return (await this.#call<Run>('POST', `/v1/runs/${segment(id)}/cancel`, {}, undefined, RUN_WAIT_MS)).json;
   }
 
   /** GET /v1/runs/:id */

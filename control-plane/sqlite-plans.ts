@@ -1,6 +1,6 @@
 // Durable plans, their tags and run results: our own tables in the control plane's SQLite file, on its open handle.
 import type Database from 'better-sqlite3';
-import { LATEST, MAX_RUNS, type PlanListing, type PlanStorage, type PlanVersion, type PutResult, type RunError, type RunRecord, type RunStatus } from '../model/plans.js';
+import { LATEST, MAX_RUNS, type PlanListing, type PlanStorage, type PlanVersion, type PutResult, type RunError, type RunFilter, type RunPage, type RunRecord, type RunStatus } from '../model/plans.js';
 
 interface VersionRow {
   name: string;
@@ -146,9 +146,42 @@ export class PlanStore implements PlanStorage {
     this.#finishRun.run(status, now, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error), id);
   }
 
+  listRuns(filter: RunFilter, limit: number, after: string | undefined): RunPage {
+    // The cursor is the last row's (created_at, rowid): stable under inserts, which only add newer rows.
+    const cursor = after === undefined ? undefined : /^(\d{1,15})\.(\d{1,15})$/.exec(after);
+    const rows = this.#db
+      .prepare(
+        `SELECT rowid, id, name, version, sandbox, status, created_at, finished_at, error, json_extract(result, '$.verdict') AS verdict FROM plan_runs
+         WHERE (@plan IS NULL OR name = @plan) AND (@sandbox IS NULL OR sandbox = @sandbox) AND (@status IS NULL OR status = @status)
+           AND (@at IS NULL OR created_at < @at OR (created_at = @at AND rowid < @rowid))
+         ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
+      )
+      .all({
+        plan: filter.plan ?? null,
+        sandbox: filter.sandbox ?? null,
+        status: filter.status ?? null,
+        at: cursor ? Number(cursor[1]) : null,
+        rowid: cursor ? Number(cursor[2]) : null,
+        limit: limit + 1,
+      }) as (Omit<RunRow, 'result'> & { rowid: number; verdict: string | null })[];
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((row) => {
+        const { result: _none, ...summary } = this.#toRun({ ...row, result: null });
+        return { ...summary, verdict: row.verdict };
+      }),
+      next: rows.length > limit && last !== undefined ? `${last.created_at}.${last.rowid}` : null,
+    };
+  }
+
   getRun(id: string): RunRecord | undefined {
     const row = this.#getRun.get(id) as RunRow | undefined;
     if (row === undefined) return undefined;
+    return this.#toRun(row);
+  }
+
+  #toRun(row: RunRow): RunRecord {
     return {
       id: row.id,
       plan: row.name,

@@ -28,6 +28,25 @@ export interface RunRecord<R = unknown> {
   readonly error: RunError | null;
 }
 
+/** A run in a listing: everything but the (possibly large) result. */
+export type RunSummary = Omit<RunRecord, 'result'> & { readonly verdict: string | null };
+
+export interface RunFilter {
+  readonly plan?: string;
+  readonly sandbox?: string;
+  readonly status?: RunStatus;
+}
+
+/** A page of runs, newest first; `next` is the cursor of the following page, null at the end. */
+export interface RunPage {
+  readonly items: RunSummary[];
+  readonly next: string | null;
+}
+
+/** Runs per page by default, and at most. */
+export const RUNS_PAGE_DEFAULT = 50;
+export const RUNS_PAGE_MAX = 500;
+
 export interface PlanListing<P = unknown> {
   readonly name: string;
   /** tag → version */
@@ -57,6 +76,8 @@ export interface PlanStorage<P = unknown, R = unknown> {
   startRun(id: string, name: string, version: string, sandbox: string | null, now: number): void;
   finishRun(id: string, status: Exclude<RunStatus, 'running'>, result: R | null, error: RunError | null, now: number): void;
   getRun(id: string): RunRecord<R> | undefined;
+  /** Runs matching `filter`, newest first, `limit` of them after the cursor `after` (a `next` from an earlier page). */
+  listRuns(filter: RunFilter, limit: number, after: string | undefined): RunPage;
   /** Runs a previous process left `running` end as errors; returns how many. */
   abandonRunning(now: number, error: RunError): number;
 }

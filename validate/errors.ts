@@ -18,6 +18,8 @@ export const VALIDATE_ERRORS = Object.freeze({
   LANEWAY_ERR_PLAN_VERSION_CONFLICT: { status: 409, message: 'that plan version is already stored with different content' },
   LANEWAY_ERR_RUN_NOT_FOUND: { status: 404, message: 'no run with that id' },
   LANEWAY_ERR_RUNS_BUSY: { status: 503, message: 'too many plan runs in progress on the control plane; retry later' },
+  LANEWAY_ERR_RUN_FINISHED: { status: 409, message: 'the run has already finished' },
+  LANEWAY_ERR_RUN_CANCELLED: { status: 0, message: 'the run was cancelled (POST /v1/runs/:id/cancel)' },
   LANEWAY_ERR_RUN_ABORTED: { status: 0, message: 'the run was stopped before it finished (control plane shutdown or restart)' },
   LANEWAY_ERR_STEP_REQUEST_FAILED: { status: 0, message: 'the request of a step could not be completed (connection refused, reset, bad URL)' },
   LANEWAY_ERR_STEP_TIMEOUT: { status: 0, message: 'the request of a step did not complete within its timeout' },

@@ -4,8 +4,9 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../core/errors.js';
 import { isDnsLabel } from '../../core/names.js';
-import { LATEST, MAX_RUNS, type PlanStorage, type PlanVersion, type PutResult } from '../../model/plans.js';
+import { LATEST, MAX_RUNS, RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX, type PlanStorage, type PlanVersion, type PutResult, type RunStatus } from '../../model/plans.js';
 import { ValidateError, PLANS_ERROR_SCHEMA } from '../errors.js';
+import { invalidField } from '../../model/api-errors.js';
 import type { Plan, ParamSpec } from '../plan.js';
 import type { Policy } from '../policy.js';
 import type { RunResult } from '../runner.js';
@@ -314,6 +315,60 @@ async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyF
       }
       return runs.get(id);
     },
+  );
+
+  const { result: _result, ...summaryProperties } = RUN_SCHEMA.properties;
+  app.get<{ Querystring: { plan?: string; sandbox?: string; status?: RunStatus; limit?: string; after?: string } }>(
+    '/v1/runs',
+    {
+      schema: {
+        summary: 'List runs, newest first',
+        description: `Filters: plan, sandbox, status. Paging: at most \`limit\` runs (default ${RUNS_PAGE_DEFAULT}, at most ${RUNS_PAGE_MAX}); \`next\` is the cursor to pass as \`after\` for the following page (null on the last). Items carry the verdict but not the result (GET /v1/runs/:id has it).`,
+        tags: ['plans'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            plan: { type: 'string', maxLength: 63 },
+            sandbox: { type: 'string', maxLength: 63 },
+            status: { type: 'string', enum: ['running', 'passed', 'failed', 'error'] },
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+            after: { type: 'string', pattern: '^[0-9]{1,15}\\.[0-9]{1,15}$' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              items: { type: 'array', items: { type: 'object', properties: { ...summaryProperties, verdict: { type: ['string', 'null'] } } } },
+              next: { type: ['string', 'null'] },
+            },
+          },
+          ...ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const { plan, sandbox, status, limit, after } = request.query;
+      const size = limit === undefined ? RUNS_PAGE_DEFAULT : Number(limit);
+      if (size < 1 || size > RUNS_PAGE_MAX) throw invalidField('limit', `must be between 1 and ${RUNS_PAGE_MAX}`);
+      return plans.listRuns({ ...(plan === undefined ? {} : { plan }), ...(sandbox === undefined ? {} : { sandbox }), ...(status === undefined ? {} : { status }) }, size, after);
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/runs/:id/cancel',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: 'Cancel a running run',
+        description: 'Its steps stop at once (a load step included); answers the run once its outcome is stored: status error, code LANEWAY_ERR_RUN_CANCELLED, the partial result kept. 409 when it has already finished.',
+        tags: ['plans'],
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+        response: { 200: RUN_SCHEMA, ...ERRORS },
+      },
+    },
+    async (request) => runs.cancel(request.params.id),
   );
 
   app.get<{ Params: { id: string } }>(

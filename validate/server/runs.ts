@@ -25,7 +25,7 @@ export class Runs {
   readonly #plans: PlanStorage<Plan, RunResult>;
   readonly #sandboxes: Sandboxes;
   readonly #log: Logger;
-  readonly #running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  readonly #running = new Map<string, { controller: AbortController; done: Promise<void>; cancelled: boolean }>();
 
   constructor(plans: PlanStorage<Plan, RunResult>, sandboxes: Sandboxes, log: Logger) {
     this.#plans = plans;
@@ -49,8 +49,10 @@ export class Runs {
     const done = execute(prepared, ctx)
       .then(
         (result) => {
-          // Stopped by our shutdown: not the plan's verdict, so an error with the partial result.
-          if (controller.signal.aborted) {
+          // Stopped by a cancel or our shutdown: not the plan's verdict, so an error with the partial result.
+          if (this.#running.get(id)?.cancelled === true) {
+            plans.finishRun(id, 'error', result, { code: 'LANEWAY_ERR_RUN_CANCELLED', message: 'the run was cancelled' }, Date.now());
+          } else if (controller.signal.aborted) {
             plans.finishRun(id, 'error', result, { code: 'LANEWAY_ERR_RUN_ABORTED', message: 'the control plane shut down during the run' }, Date.now());
           } else {
             plans.finishRun(id, result.verdict === 'pass' ? 'passed' : 'failed', result, null, Date.now());
@@ -62,8 +64,22 @@ export class Runs {
         },
       )
       .finally(() => this.#running.delete(id));
-    this.#running.set(id, { controller, done });
+    this.#running.set(id, { controller, done, cancelled: false });
     return { id, done };
+  }
+
+  /** Cancels a run in flight (its steps stop at once, load generators included) and resolves once its outcome is stored. */
+  async cancel(id: string): Promise<RunRecord<RunResult>> {
+    const run = this.#running.get(id);
+    if (run === undefined) {
+      const stored = this.#plans.getRun(id);
+      if (stored === undefined) throw new ValidateError('LANEWAY_ERR_RUN_NOT_FOUND', `run ${id} does not exist`, 'id');
+      throw new ValidateError('LANEWAY_ERR_RUN_FINISHED', `run ${id} has already finished (${stored.status})`, 'id');
+    }
+    run.cancelled = true;
+    run.controller.abort();
+    await run.done;
+    return this.#plans.getRun(id)!;
   }
 
   get(id: string): RunRecord<RunResult> | undefined {
