@@ -1,11 +1,11 @@
 // `laneway plan run|validate|push|list`: runs a plan locally against a sandbox (exit 0 pass, 1 fail, 2 could not run), checks and stores plans.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, LanewayError } from '../core/errors.js';
 import { ApiError, DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
 import { PlanInvalidError, ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
-import { junit, summarize } from '../validate/report.js';
+import { junit, markdown, summarize } from '../validate/report.js';
 import { prepare, runPlan } from '../validate/runner.js';
 import { parseSubcommand, type FlagSpec } from '../core/flags.js';
 
@@ -16,6 +16,7 @@ const FLAGS = Object.freeze({
   junit: { type: 'string', env: 'LANEWAY_JUNIT' },
   policy: { type: 'string', env: 'LANEWAY_POLICY' },
   result: { type: 'string', env: 'LANEWAY_RESULT' },
+  markdown: { type: 'string', env: 'LANEWAY_MARKDOWN' },
   output: { type: 'string', short: 'o', env: 'LANEWAY_OUTPUT' },
   tag: { type: 'string', multiple: true, env: 'LANEWAY_PLAN_TAGS' },
   'server-side': { type: 'boolean', env: 'LANEWAY_PLAN_SERVER_SIDE' },
@@ -24,7 +25,7 @@ const FLAGS = Object.freeze({
 
 const USAGE = `usage: laneway plan <command> [flags]
 
-  run <file|name[@version|@tag]> --sandbox <name> [--param k=v]... [--junit f] [--policy f] [--result f] [-o summary|json]
+  run <file|name[@version|@tag]> --sandbox <name> [--param k=v]... [--junit f] [--markdown f] [--policy f] [--result f] [-o summary|json]
                       run a plan file, or a plan stored on the control plane, from here
                       exit 0: every step passed; 1: a step failed; 2: the plan could not run
                       (invalid plan or params, refused by the policy, unknown sandbox)
@@ -143,6 +144,8 @@ export async function runPlanCommand(argv: string[]): Promise<void> {
       }
       if (typeof values.junit === 'string') writeFileSync(values.junit, junit(result));
       if (typeof values.result === 'string') writeFileSync(values.result, `${JSON.stringify(result, null, 2)}\n`);
+      // A PR comment or $GITHUB_STEP_SUMMARY: appended to, as GitHub expects of the summary file.
+      if (typeof values.markdown === 'string') appendFileSync(values.markdown, markdown(result));
       process.stdout.write(output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : summarize(result));
       if (result.verdict !== 'pass') process.exitCode = 1;
       return;

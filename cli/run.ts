@@ -3,7 +3,7 @@ import { LanewayClient, serverFrom, DEFAULT_SERVER, type Run } from '../client/a
 import { ConfigError } from '../core/errors.js';
 import { parseSubcommand, type FlagSpec } from '../core/flags.js';
 import { RUNS_PAGE_DEFAULT, type RunFilter, type RunStatus } from '../model/plans.js';
-import { summarize } from '../validate/report.js';
+import { markdown, summarize } from '../validate/report.js';
 import { table } from './table.js';
 
 const FLAGS = Object.freeze({
@@ -21,7 +21,7 @@ const USAGE = `usage: laneway run <command> [flags]
 
   list [--plan p] [--sandbox s] [--status running|passed|failed|error] [--limit ${RUNS_PAGE_DEFAULT}] [--after cursor] [-o table|json]
                      server-side runs, newest first (the last line names the cursor of the next page)
-  get <id> [-o summary|json]     a run's status and result
+  get <id> [-o summary|json|markdown]   a run's status and result (markdown: the PR report)
   cancel <id>                    stop a running run (its partial result is kept)
 
   --server url    control plane (default ${DEFAULT_SERVER}; env LANEWAY_URL); token from LANEWAY_TOKEN
@@ -77,7 +77,12 @@ export async function runRunCommand(argv: string[]): Promise<void> {
     }
     case 'get': {
       const run = await client.run(oneId(args, 'get'));
-      process.stdout.write(output(values, ['summary', 'json'], 'summary') === 'json' ? `${JSON.stringify(run, null, 2)}\n` : describeRun(run));
+      const format = output(values, ['summary', 'json', 'markdown'], 'summary');
+      if (format === 'markdown') {
+        if (run.result === null) throw new ConfigError('--output', `run ${run.id} has no result yet (${run.status}); markdown needs a finished run`);
+        return void process.stdout.write(markdown(run.result, { runId: run.id }));
+      }
+      process.stdout.write(format === 'json' ? `${JSON.stringify(run, null, 2)}\n` : describeRun(run));
       return;
     }
     case 'cancel': {

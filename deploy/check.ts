@@ -31,6 +31,41 @@ const CLUSTER_SCOPED = new Set(['Namespace', 'MutatingWebhookConfiguration']);
 const KUSTOMIZATION_KEYS = new Set(['apiVersion', 'kind', 'resources']);
 /** YAML files under deploy/ that are not Kubernetes objects, and how they are checked instead. */
 const SANDBOX_FILES = /(^|\/)sandbox\.ya?ml$/;
+/** Example CI workflows (GitHub Actions): checked for structure and for the laneway commands they run. */
+const CI_WORKFLOWS = /(^|\/)examples\/ci\/[^/]+\.ya?ml$/;
+/** `laneway <command>`s a workflow may run (cli/main.ts). */
+const LANEWAY_COMMANDS = new Set(['sidecar', 'control-plane', 'sandbox', 'routes', 'connect', 'demo', 'plan', 'skills', 'run', 'mcp']);
+
+/** The structure GitHub Actions requires of a workflow, and laneway invocations that exist; no network, no runner. */
+export function checkWorkflow(where: string, text: string): string[] {
+  const errors: string[] = [];
+  const doc = parseAllDocuments(text);
+  const first = Array.isArray(doc) ? doc[0] : doc;
+  if (first === undefined || first.errors.length > 0) return [`${where}: ${first?.errors[0]?.message ?? 'empty'}`];
+  const wf = first.toJS() as Obj;
+  if (typeof wf !== 'object' || wf === null) return [`${where}: not a workflow object`];
+  if (wf.on === undefined) errors.push(`${where}: 'on' (the triggers) is required`);
+  if (typeof wf.jobs !== 'object' || wf.jobs === null || Object.keys(wf.jobs).length === 0) return [...errors, `${where}: 'jobs' must name at least one job`];
+  for (const [name, job] of Object.entries(wf.jobs as Obj)) {
+    const at = `${where}: jobs.${name}`;
+    if (typeof job['runs-on'] !== 'string') errors.push(`${at}.runs-on is required`);
+    if (!Array.isArray(job.steps) || job.steps.length === 0) {
+      errors.push(`${at}.steps must be a non-empty list`);
+      continue;
+    }
+    job.steps.forEach((step: Obj, i: number) => {
+      const where = `${at}.steps[${i}]`;
+      if ((step.run === undefined) === (step.uses === undefined)) errors.push(`${where}: exactly one of run or uses`);
+      if (step.uses !== undefined && !/^[\w.-]+\/[\w./-]+@[\w.-]+$/.test(String(step.uses))) errors.push(`${where}.uses: expected owner/repo@ref`);
+      if (typeof step.run === 'string') {
+        for (const m of step.run.matchAll(/(?:^|[\s;&|(])laneway\s+([a-z-]+)/g)) {
+          if (!LANEWAY_COMMANDS.has(m[1]!)) errors.push(`${where}.run: 'laneway ${m[1]}' is not a laneway command`);
+        }
+      }
+    });
+  }
+  return errors;
+}
 
 type Obj = Record<string, any>;
 
@@ -341,6 +376,10 @@ export async function checkDeploy(deployDir: string, root = dirname(deployDir)):
   }
   for (const f of files) {
     if (used.has(f)) continue;
+    if (CI_WORKFLOWS.test(f)) {
+      errors.push(...checkWorkflow(relative(root, f), readFileSync(f, 'utf8')));
+      continue;
+    }
     if (SANDBOX_FILES.test(f)) {
       try {
         for (const s of parseSandboxFile(relative(root, f), readFileSync(f, 'utf8'))) validateSpec(s.name, s.spec, null);

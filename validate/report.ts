@@ -102,3 +102,69 @@ export function junit(result: RunResult): string {
     '',
   ].join('\n');
 }
+
+const MD_MARK: Record<StepResult['verdict'], string> = { pass: '✅ pass', fail: '❌ fail', error: '⚠️ error', skipped: '⏭️ skipped' };
+
+/** A table cell: one line, pipes escaped, long values cut (a PR comment is read, not searched). */
+function cell(text: string, max = 160): string {
+  const one = text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+function what(step: StepResult): string {
+  const inputs = step.inputs as { method?: string; url?: string; target?: string } | undefined;
+  if (step.action === 'wait') return 'wait for Ready';
+  if (inputs?.url === undefined) return step.action;
+  return `${step.action} \`${inputs.method ?? 'GET'} ${inputs.url}\`${step.action === 'http' ? ` (${inputs.target ?? 'sandbox'})` : ''}`;
+}
+
+export interface MarkdownOptions {
+  /** the stored run's id, when it has one */
+  readonly runId?: string;
+  /** where the traffic of the sandbox can be read (issue 14's capture), when known */
+  readonly trafficUrl?: string;
+}
+
+/**
+ * The run as a pull-request comment (or `$GITHUB_STEP_SUMMARY`): verdict first, in words as well as
+ * a mark; one table row per step; failing checks with what was expected and what came back; compare
+ * differences; load percentiles side by side. Deterministic for one result (golden-tested).
+ */
+export function markdown(result: RunResult, options: MarkdownOptions = {}): string {
+  const s = result.summary;
+  const lines: string[] = [];
+  lines.push(`### ${result.verdict === 'pass' ? '✅' : '❌'} Laneway: \`${result.plan.name}@${result.plan.version}\` ${result.verdict === 'pass' ? 'passed' : 'failed'}`);
+  lines.push('');
+  const where = result.sandbox === null ? 'baseline only' : `sandbox \`${result.sandbox.name}\`, routing key \`${result.sandbox.routingKey}\` (send \`baggage: laneway=${result.sandbox.routingKey}\`)`;
+  lines.push(`${where} · ${s.steps} steps: ${s.passed} passed, ${s.failed} failed, ${s.errored} errors, ${s.skipped} skipped · ${result.durationMs} ms${options.runId === undefined ? '' : ` · run \`${options.runId}\``}`);
+  if (options.trafficUrl !== undefined) lines.push(`Traffic of the sandbox: ${options.trafficUrl}`);
+  lines.push('', '| step | action | result | status | time |', '| --- | --- | --- | --- | ---: |');
+  for (const step of result.steps) {
+    const status = step.outputs?.status === undefined ? '' : String(step.outputs.status);
+    const time = step.durationMs === undefined ? '' : `${Math.round(step.durationMs)} ms`;
+    lines.push(`| ${cell(step.id)} | ${cell(what(step))} | ${MD_MARK[step.verdict]} | ${status} | ${time} |`);
+  }
+  const failures: string[] = [];
+  for (const step of result.steps) {
+    if (step.verdict === 'skipped' && step.reason !== undefined) failures.push(`- **${step.id}** skipped: ${cell(step.reason, 300)}`);
+    if (step.error !== undefined) failures.push(`- **${step.id}** \`${step.error.code}\`: ${cell(step.error.message, 300)}`);
+    for (const a of step.assertions) if (!a.pass) failures.push(`- **${step.id}** \`${cell(a.assertion, 120)}\`: ${cell(a.message, 300)}`);
+  }
+  if (failures.length > 0) lines.push('', '#### What failed', '', ...failures);
+  for (const step of result.steps) {
+    if (step.diffs === undefined || step.diffs.length === 0) continue;
+    lines.push('', `#### Differences in \`${step.id}\` (baseline → sandbox)`, '');
+    for (const d of step.diffs.slice(0, 30)) lines.push(`- ${cell(describeDifference(d), 300)}`);
+    if (step.diffs.length > 30) lines.push(`- … ${step.diffs.length - 30} more in the JSON result`);
+  }
+  for (const step of result.steps) {
+    const b = step.load?.baseline;
+    const x = step.load?.sandbox;
+    if (b === undefined || x === undefined) continue;
+    lines.push('', `#### Load \`${step.id}\``, '', '| side | p50 ms | p90 ms | p99 ms | max ms | errors |', '| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const [name, side] of [['baseline', b], ['sandbox', x]] as const) {
+      lines.push(`| ${name} | ${side.latency.p50} | ${side.latency.p90} | ${side.latency.p99} | ${side.latency.max} | ${Math.round(side.errorRate * 10000) / 100}% |`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

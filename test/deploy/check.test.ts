@@ -49,6 +49,8 @@ describe('deploy:check', () => {
     ['an injected image that drifted from the control plane image', 'base/deployment.yaml', (t) => t.replace('--inject-image=registry.example.com/laneway:0.1.0', '--inject-image=registry.example.com/laneway:0.0.9'), /--inject-image .* differs from the container image/],
     ['a lane relay the advertised Service port does not reach', 'base/deployment.yaml', (t) => t.replace('--lane-listen=0.0.0.0:7071', '--lane-listen=0.0.0.0:7072'), /--lane-advertise .* does not reach --lane-listen 0\.0\.0\.0:7072/],
     ['a lane address that is no Service of the build', 'base/deployment.yaml', (t) => t.replace('--lane-advertise=laneway-control-plane.', '--lane-advertise=laneway-relay.'), /names Service laneway-system\/laneway-relay, which is not in this build/],
+    ['a CI workflow step with both run and uses', 'examples/ci/github-actions.yaml', (t) => t.replace('      - uses: actions/checkout@v4\n', '      - uses: actions/checkout@v4\n        run: echo\n'), /steps\[0\]: exactly one of run or uses/],
+    ['a CI workflow running a laneway command that does not exist', 'examples/ci/github-actions.yaml', (t) => t.replace('laneway sandbox delete', 'laneway sandboxes delete'), /'laneway sandboxes' is not a laneway command/],
     ['a manifest no kustomization lists', 'base/kustomization.yaml', (t) => t.replace('  - pvc.yaml\n', ''), /base\/pvc\.yaml: not listed by any kustomization/],
     ['a kustomization feature the checker does not model', 'examples/orders/kustomization.yaml', (t) => `${t}namePrefix: dev-\n`, /'namePrefix' is not modelled/],
     ['a missing resource', 'examples/orders/kustomization.yaml', (t) => t.replace('orders.yaml', 'order.yaml'), /resource 'order.yaml' does not exist/],

@@ -1,6 +1,7 @@
 // Run history and control on a real control plane: list with filters and paging, cancel of a running load step,
 // history kept across a restart, and the CLI (`laneway run`, `plan run --server-side`) and MCP runs_list over it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { waitFor } from '../../core/poll.js';
 import { runLaneway } from '../helpers/processes.js';
@@ -111,6 +112,14 @@ describe('run history', () => {
     expect(shown.stdout).toMatch(new RegExp(`run ${id} \\(slow-load@1, sandbox pr-same\\) is running`));
     const cancel = await cli(['run', 'cancel', id]);
     expect(cancel.stdout).toBe(`run/${id} cancelled (error, LANEWAY_ERR_RUN_CANCELLED)\n`);
+    const done = (await call(cp.url, 'GET', '/v1/runs?plan=catalog-check&limit=1')).body.items[0].id as string;
+    const report = await cli(['run', 'get', done, '-o', 'markdown']);
+    expect(report.stdout).toMatch(/^### (✅|❌) Laneway: `catalog-check@1\.0\.0` (passed|failed)\n/);
+    expect(report.stdout).toContain(`run \`${done}\``);
+    const md = `${wd.dir}/summary.md`;
+    const local = await cli(['plan', 'run', 'catalog-check', '--sandbox', 'pr-same', '--markdown', md]);
+    expect(local.code, local.stderr).toBe(0);
+    expect(readFileSync(md, 'utf8')).toMatch(/^### ✅ Laneway: `catalog-check@1\.0\.0` passed\n[\s\S]*\| get-item \|/);
     const fromFile = await cli(['plan', 'run', wd.file('p.yaml', slowPlan(lane.url)), '--server-side']);
     expect(fromFile.code).toBe(2);
     expect(fromFile.stderr).toMatch(/--server-side: runs a stored plan/);
