@@ -7,7 +7,8 @@ import { startSidecar } from '../lib/contenders.js';
 import { ECHO_SERVICE } from '../lib/grpc-echo.js';
 import { routeSnapshot, SANDBOX_HEADERS } from '../lib/fixtures.js';
 import { listeningPort, SERVERS, startChild, type Child } from '../lib/procs.js';
-import { fmt, median, medianPercentiles, nsHistogram, percentilesUs, table, type Percentiles } from '../lib/stats.js';
+import { interleavedRounds } from '../lib/rounds.js';
+import { fmt, nsHistogram, percentilesUs, table, type Percentiles } from '../lib/stats.js';
 import type { BaseContext, SuiteResult } from '../lib/suite.js';
 
 const Echo = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
@@ -87,33 +88,9 @@ export async function grpcSuite(ctx: BaseContext): Promise<SuiteResult<{ rows: G
       { name: 'laneway-sandbox', client: client(sidecar.port), metadata: keyed, expect: 'sandbox' },
     ];
 
-    const roundMs = ctx.quick ? 500 : 3000;
-    const rounds = ctx.quick ? 1 : 5;
-    for (const s of subjects) await drive(ctx, s, ctx.quick ? 300 : 1500, CONCURRENCY); // warm-up
-    const rates = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
-    const single = new Map<string, Percentiles[]>(subjects.map((s) => [s.name, []]));
-    for (let round = 0; round < rounds; round++) {
-      for (const s of subjects) {
-        rates.get(s.name)!.push((await drive(ctx, s, roundMs, CONCURRENCY)).rate);
-        // One call at a time: the latency a call pays, without queueing behind others.
-        single.get(s.name)!.push((await drive(ctx, s, roundMs / 2, 1)).latency);
-      }
-      ctx.log(`grpc round ${round + 1}/${rounds}: ${subjects.map((s) => `${s.name} ${fmt(rates.get(s.name)!.at(-1)!)} calls/s`).join(', ')}`);
-    }
-    const direct = rates.get('direct')!;
-    const directLatency = medianPercentiles(single.get('direct')!);
-    const rows: GrpcRow[] = subjects.map((s) => {
-      const mine = rates.get(s.name)!;
-      const latency = medianPercentiles(single.get(s.name)!);
-      return {
-        name: s.name,
-        callsPerSecond: median(mine),
-        vsDirect: median(mine.map((r, i) => r / direct[i]!)),
-        latency,
-        addedP50Us: s.name === 'direct' ? null : latency.p50 - directLatency.p50,
-        addedP99Us: s.name === 'direct' ? null : latency.p99 - directLatency.p99,
-      };
-    });
+    const measured = await interleavedRounds(ctx, 'grpc', 'calls/s', subjects, 'direct', CONCURRENCY, (subject, ms, concurrency) => drive(ctx, subject, ms, concurrency));
+    const { rounds, roundMs } = measured;
+    const rows: GrpcRow[] = measured.rows.map(({ rate, vsReference, ...rest }) => ({ ...rest, callsPerSecond: rate, vsDirect: vsReference }));
     const markdown = [
       `Unary calls with @grpc/grpc-js over h2c to a minimal gRPC server (bench/servers/grpc-upstream.ts, own process). Throughput: ${CONCURRENCY} calls in flight on one channel; latency: one call at a time. ${rounds} interleaved round(s) of ${roundMs / 1000} s after a warm-up; medians over rounds. The sandbox calls carry the realistic 10-member baggage as metadata; every answer is checked to come from the right upstream.`,
       '',

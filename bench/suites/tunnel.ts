@@ -6,7 +6,8 @@ import { Pool, request } from 'undici';
 import { startUpstream, SANDBOX_BODY } from '../lib/contenders.js';
 import { WORKLOAD } from '../lib/fixtures.js';
 import { CLI, freePort, httpReady, startChild, type Child } from '../lib/procs.js';
-import { fmt, median, medianPercentiles, nsHistogram, percentilesUs, table, type Percentiles } from '../lib/stats.js';
+import { interleavedRounds } from '../lib/rounds.js';
+import { fmt, nsHistogram, percentilesUs, table, type Percentiles } from '../lib/stats.js';
 import type { BaseContext, SuiteResult } from '../lib/suite.js';
 
 /** Connections for the throughput figure, as in the HTTP throughput suite. */
@@ -114,33 +115,9 @@ export async function tunnelSuite(ctx: BaseContext): Promise<SuiteResult<{ rows:
       }
     }
 
-    const roundMs = ctx.quick ? 500 : 3000;
-    const rounds = ctx.quick ? 1 : 5;
-    for (const s of subjects) await drive(ctx, url, s, ctx.quick ? 300 : 1500, CONNECTIONS); // warm-up
-    const rates = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
-    const single = new Map<string, Percentiles[]>(subjects.map((s) => [s.name, []]));
-    for (let round = 0; round < rounds; round++) {
-      for (const s of subjects) {
-        rates.get(s.name)!.push((await drive(ctx, url, s, roundMs, CONNECTIONS)).rate);
-        single.get(s.name)!.push((await drive(ctx, url, s, roundMs / 2, 1)).latency);
-      }
-      ctx.log(`tunnel round ${round + 1}/${rounds}: ${subjects.map((s) => `${s.name} ${fmt(rates.get(s.name)!.at(-1)!)} req/s`).join(', ')}`);
-    }
-    const direct = rates.get('fork-direct')!;
-    const directLatency = medianPercentiles(single.get('fork-direct')!);
-    const rows: TunnelRow[] = subjects.map((s) => {
-      const mine = rates.get(s.name)!;
-      const latency = medianPercentiles(single.get(s.name)!);
-      const isDirect = s.name === 'fork-direct';
-      return {
-        name: s.name,
-        requestsPerSecond: median(mine),
-        vsDirect: median(mine.map((r, i) => r / direct[i]!)),
-        latency,
-        addedP50Us: isDirect ? null : latency.p50 - directLatency.p50,
-        addedP99Us: isDirect ? null : latency.p99 - directLatency.p99,
-      };
-    });
+    const measured = await interleavedRounds(ctx, 'tunnel', 'req/s', subjects, 'fork-direct', CONNECTIONS, (subject, ms, connections) => drive(ctx, url, subject, ms, connections));
+    const { rounds, roundMs } = measured;
+    const rows: TunnelRow[] = measured.rows.map(({ rate, vsReference, ...rest }) => ({ ...rest, requestsPerSecond: rate, vsDirect: vsReference }));
     const tunnel = rows[1]!;
     const markdown = [
       `The same fork process reached by the sidecar directly (\`fork-direct\`) and through a local lane (\`fork-via-tunnel\`: sidecar → lane relay in the control plane → HTTP/2 tunnel → \`laneway connect\` → fork), all on 127.0.0.1. Throughput: ${CONNECTIONS} keep-alive connections, closed loop; latency: one connection, one request at a time. ${rounds} interleaved round(s) of ${roundMs / 1000} s after a warm-up; medians over rounds; every answer checked to come from the fork.`,
