@@ -34,7 +34,7 @@ let payments: Upstream;
 let paymentsFork: Upstream;
 let paymentsSidecar: SidecarProcess;
 let exposePort: number;
-let metadataPort: number;
+let forbiddenPort: number;
 let key: string;
 const stateHome = tempDir('laneway-lane-state-');
 const cpData = tempDir();
@@ -51,7 +51,8 @@ async function startConnect(env: NodeJS.ProcessEnv = {}, extra: string[] = []): 
     [
       CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-7', '--workload', 'default/orders',
       '--port', `${baseline.port}=127.0.0.1:${laptopPort}`, '--port', `${h2AppPort()}=127.0.0.1:${laptopH2Port}`,
-      '--expose', `127.0.0.1:${paymentsSidecar.port}=${exposePort}`, '--expose', `169.254.169.254:80=${metadataPort}`,
+      '--expose', `127.0.0.1:${paymentsSidecar.port}=${exposePort}`, // Refused by the target guard like a metadata address, but on loopback: no test ever sends traffic off this machine.
+      '--expose', `${new URL(cp.url).host}=${forbiddenPort}`,
       ...extra,
     ],
     { env: { ...process.env, XDG_STATE_HOME: stateHome, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -145,7 +146,7 @@ beforeAll(async () => {
   payments = await startUpstream('payments');
   paymentsFork = await startUpstream('payments-fork');
   paymentsSidecar = await startSidecar({ appPort: payments.port, workload: 'default/payments', extra: ['--control-plane', cp.url] });
-  [exposePort, metadataPort] = [await freePort(), await freePort()];
+  [exposePort, forbiddenPort] = [await freePort(), await freePort()];
   // The sandbox also forks payments in the cluster; laneway connect adds the local orders fork and keeps it.
   const created = await call(cp.url, 'PUT', '/v1/sandboxes/pr-7', { spec: { forks: [{ workload: 'default/payments', targets: { [String(payments.port)]: `127.0.0.1:${paymentsFork.port}` } }] } });
   expect(created.status).toBe(201);
@@ -216,16 +217,16 @@ describe('laneway connect', () => {
     expect(JSON.parse(await direct.body.text()).name).toBe('payments');
   });
 
-  it('an exposure to a metadata address is refused by the control plane before any connection is made', async () => {
+  it('an exposure the target guard forbids (here: the control plane itself) is refused before any connection is made', async () => {
     const text = await new Promise<string>((resolve) => {
-      const socket = connect(metadataPort, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const socket = connect(forbiddenPort, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
       let out = '';
       socket.on('data', (d: Buffer) => (out += d.toString()));
       socket.on('close', () => resolve(out));
       socket.on('error', () => resolve(out));
     });
     expect(text).toBe('');
-    expect(cp.output()).toMatch(/169\.254\.169\.254:80[^\n]*exposure refused/);
+    expect(cp.output()).toMatch(new RegExp(`${new URL(cp.url).host.replace(/\./g, '\\.')}[^\n]*the control plane's own listener[^\n]*exposure refused`));
   });
 
   it('streams a 50 MB upload and a 20 MB download through the tunnel', async () => {
