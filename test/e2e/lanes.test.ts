@@ -6,13 +6,14 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import http2 from 'node:http2';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import * as grpc from '@grpc/grpc-js';
-import { EchoClient, startGrpcServer, type Msg } from '../helpers/grpc.js';
+import { EchoClient, startGrpcServer, type EchoStub, type Msg } from '../helpers/grpc.js';
 import { CLI, freePort, startSidecar, waitForOutput, type SidecarProcess } from '../helpers/processes.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
@@ -234,7 +235,7 @@ describe('laneway connect', () => {
     async function* body(): AsyncGenerator<Buffer> {
       for (let i = 0; i < 50; i++) yield chunk;
     }
-    const up = await request(`http://127.0.0.1:${sidecar.port}/upload`, { method: 'POST', headers: { baggage: `laneway=${key}` }, body: body() });
+    const up = await request(`http://127.0.0.1:${sidecar.port}/upload`, { method: 'POST', headers: { baggage: `laneway=${key}` }, body: Readable.from(body()) });
     expect(JSON.parse(await up.body.text())).toEqual({ name: 'laptop', bytes: 50 * 1024 * 1024 });
     const down = await request(`http://127.0.0.1:${sidecar.port}/download`, { headers: { baggage: `laneway=${key}` } });
     let bytes = 0;
@@ -359,13 +360,13 @@ describe('laneway connect', () => {
     );
     const output = await waitForOutput(child, /routing key: (\S+)/, 'laneway connect (grpc)', 30_000);
     const grpcKey = /routing key: (\S+)/.exec(output())![1]!;
-    const client = new EchoClient(`127.0.0.1:${h2Port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, (...args: unknown[]) => any>;
+    const client = new EchoClient(`127.0.0.1:${h2Port}`, grpc.credentials.createInsecure()) as unknown as EchoStub;
     const md = new grpc.Metadata();
     md.set('baggage', `laneway=${grpcKey}`);
     const unary = (req: Msg, options: grpc.CallOptions = {}): Promise<Record<string, unknown>> =>
       new Promise((resolve, reject) => client.unary(req, md, options, (err: grpc.ServiceError | null, res: Record<string, unknown>) => (err ? reject(err) : resolve(res))));
     try {
-      await waitFor('the gRPC lane', async () => (await unary({ text: 'hi' }).catch(() => ({}))).from === 'laptop-grpc', 10_000);
+      await waitFor('the gRPC lane', async () => (await unary({ text: 'hi' }).catch((): Record<string, unknown> => ({}))).from === 'laptop-grpc', 10_000);
       expect(await unary({ text: 'hi' }, { deadline: Date.now() + 5000 })).toMatchObject({ from: 'laptop-grpc', text: 'hi', hasDeadline: true });
       await expect(unary({ slow: true }, { deadline: Date.now() + 300 })).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
       await expect(unary({ fail: true })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'not found at laptop-grpc' });

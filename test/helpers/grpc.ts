@@ -21,6 +21,13 @@ export const service = {
   clientStream: method('ClientStream', true, false),
   bidi: method('Bidi', true, true),
 } as unknown as grpc.ServiceDefinition;
+/** A client of the Echo service: its four methods, as grpc-js's generic constructor makes them (untyped). */
+export type EchoStub = grpc.Client & {
+  unary(...args: any[]): any;
+  serverStream(...args: any[]): any;
+  clientStream(...args: any[]): any;
+  bidi(...args: any[]): any;
+};
 export const EchoClient = grpc.makeGenericClientConstructor(service, 'Echo');
 
 export type Msg = { n?: number; text?: string; fail?: boolean; big?: number; slow?: boolean };

@@ -12,13 +12,13 @@ import { request } from 'undici';
 import { freePort, startSidecar, type SidecarProcess } from '../helpers/processes.js';
 import { writeRoutesFile } from '../helpers/routes.js';
 
-import { EchoClient, startGrpcServer, type Msg } from '../helpers/grpc.js';
+import { EchoClient, startGrpcServer, type EchoStub, type Msg } from '../helpers/grpc.js';
 
 const events: string[] = [];
 let baseline: { server: grpc.Server; port: number };
 let fork: { server: grpc.Server; port: number };
 let sidecar: SidecarProcess;
-let client: grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+let client: EchoStub;
 const dir = mkdtempSync(join(tmpdir(), 'laneway-grpc-'));
 
 function md(key?: string): grpc.Metadata {
@@ -45,7 +45,7 @@ beforeAll(async () => {
   sidecar = await startSidecar({ appPort: baseline.port, extra: ['--routes-file', routes, '--connect-timeout', '1s'] });
   client = new EchoClient(`127.0.0.1:${sidecar.port}`, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
-  }) as typeof client;
+  }) as unknown as EchoStub;
 });
 
 afterAll(async () => {

@@ -1,4 +1,5 @@
 // The sidecar as a real process: routing by every key source, forwarding semantics, errors, reload and admin.
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -218,10 +219,12 @@ describe('forwarding', () => {
 
       const chunked = await request(`${base}/echo`, {
         method: 'POST',
-        body: (async function* () {
-          yield 'a';
-          yield 'b';
-        })(),
+        body: Readable.from(
+          (async function* () {
+            yield 'a';
+            yield 'b';
+          })(),
+        ),
       });
       expect(await chunked.body.text()).toBe('echo:ab');
 
