@@ -282,11 +282,11 @@ describe('item 10: request targets and Host the sidecar cannot forward → 400 f
   }
 
   it.each([
-    ['absolute-form', ['GET http://169.254.169.254/latest/ HTTP/1.1', 'Host: 169.254.169.254', 'Connection: close']],
-    ['absolute-form with a key', ['GET http://169.254.169.254/latest/ HTTP/1.1', 'Host: 169.254.169.254', 'baggage: laneway=keyA', 'Connection: close']],
+    ['absolute-form', ['GET http://127.0.0.1:9/latest/ HTTP/1.1', 'Host: 127.0.0.1:9', 'Connection: close']],
+    ['absolute-form with a key', ['GET http://127.0.0.1:9/latest/ HTTP/1.1', 'Host: 127.0.0.1:9', 'baggage: laneway=keyA', 'Connection: close']],
     ['asterisk-form', ['OPTIONS * HTTP/1.1', 'Host: x', 'Connection: close']],
     ['duplicate Host', ['GET / HTTP/1.1', 'Host: a', 'host: b', 'Connection: close']],
-    ['absolute-form upgrade', ['GET http://169.254.169.254/ws HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade']],
+    ['absolute-form upgrade', ['GET http://127.0.0.1:9/ws HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade']],
     ['duplicate Host on an upgrade', ['GET /ws HTTP/1.1', 'Host: a', 'Host: b', 'Upgrade: websocket', 'Connection: Upgrade']],
   ])('%s → 400 LANEWAY_ERR_BAD_REQUEST, no upstream contacted, no upstream error counted', async (_label, lines) => {
     const before = seenCounts();

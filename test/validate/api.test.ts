@@ -126,12 +126,12 @@ describe('POST /v1/plans/:name/runs', () => {
     expect(refused.body.error).toMatchObject({ code: 'LANEWAY_ERR_POLICY_VIOLATION', rule: 'load.maxRequests', field: 'steps[0].load.requests' });
     expect(refused.body.error.message).toContain(`refused by policy ${policyFile}, rule load.maxRequests`);
 
-    const post = { name: 'catalog-post', version: '1', steps: [{ id: 'p', http: { url: 'http://10.1.2.3/x', method: 'POST' } }] };
+    const post = { name: 'catalog-post', version: '1', steps: [{ id: 'p', http: { url: 'http://[::1]:9/x', method: 'POST' } }] };
     await call(cp.url, 'PUT', '/v1/plans/catalog-post', { plan: post });
     const both = await call(cp.url, 'POST', '/v1/plans/catalog-post/runs', { sandbox: 'pr-same' });
     expect(both.status).toBe(403);
     expect(both.body.error.rule).toBe('methods');
-    expect(both.body.error.message).toContain('also: steps[0].http.url: host 10.1.2.3 is not allowed');
+    expect(both.body.error.message).toContain('also: steps[0].http.url: host [::1] is not allowed');
 
     const unknown = await call(cp.url, 'POST', '/v1/plans/catalog-check/runs', { sandbox: 'nope' });
     expect(unknown.status).toBe(404);
