@@ -1,11 +1,11 @@
 // The laptop's end of a local lane: one outbound tunnel to the control plane, HTTP/2 served over it, each stream relayed to the local service.
 import { randomBytes } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as h2connect, constants, createServer as createH2Server, type ClientHttp2Session, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { ERROR_HEADER, FORK_HEADER } from '../core/constants.js';
-import { h1ResponseToH2, h2RequestToH1, relayH2 } from '../core/h2-bridge.js';
+import { relayH2 } from '../core/h2-bridge.js';
 import { CONTROL_PLANE_ERRORS } from '../model/api-errors.js';
 import {
   EXPOSE_HEADER,
@@ -54,8 +54,6 @@ export type LaneState =
   /** the control plane refused the tunnel for a reason retrying cannot fix (auth, ownership, no such sandbox) */
   | { readonly kind: 'refused'; readonly status: number; readonly code: string; readonly message: string };
 
-/** Connection-specific response fields that must not reach an HTTP/2 stream. */
-const HOP_BY_HOP_OMIT: readonly string[] = [LANE_KIND_HEADER];
 
 export class LaneAgent {
   /** the ownership secret: the lane stays ours across reconnects */
@@ -65,8 +63,6 @@ export class LaneAgent {
   readonly #server = createH2Server({ settings: { maxConcurrentStreams: 2 * LANE_MAX_STREAMS } });
   /** one HTTP/2 session per local h2c service (gRPC) */
   readonly #h2Local = new Map<string, ClientHttp2Session>();
-  /** keep-alive connections to the local HTTP/1.1 services (a TCP handshake per request added ~150 µs p50 in the bench tunnel suite) */
-  readonly #http1Local = new HttpAgent({ keepAlive: true, maxSockets: LANE_MAX_STREAMS });
   #socket: Socket | null = null;
   #stopped = false;
   #attempt = 0;
@@ -149,7 +145,6 @@ export class LaneAgent {
     this.#socket?.destroy();
     for (const session of this.#h2Local.values()) session.destroy();
     this.#h2Local.clear();
-    this.#http1Local.destroy();
   }
 
   /** Drops the current connection (tests: a network blip); the agent reconnects. */
@@ -238,44 +233,14 @@ export class LaneAgent {
     }
     const host = target.host.replace(/^\[|\]$/g, '');
     switch (kind) {
-      case 'upgrade':
+      case 'upgrade': // the relay writes the upgrade request itself
+      case 'tcp': // a sidecar's connection (proxy/lane-dial.ts): it speaks HTTP/1.1 through it
         return this.#pipeRaw(stream, host, target.port);
       case 'h2':
         return this.#relayH2(stream, headers, host, target);
       default:
-        return this.#relayHttp1(stream, headers, host, target.port);
+        return failStream(stream, `laneway connect does not carry lane streams of kind ${String(kind)}`);
     }
-  }
-
-  /** An HTTP/1.1 request from the cluster, sent to the local service as HTTP/1.1. */
-  #relayHttp1(stream: ServerHttp2Stream, headers: H2Headers, host: string, port: number): void {
-    const req = httpRequest({
-      host,
-      port,
-      method: String(headers[':method']),
-      path: String(headers[':path']),
-      headers: h2RequestToH1(headers, HOP_BY_HOP_OMIT),
-      setHost: false,
-      agent: this.#http1Local,
-      timeout: LANE_RESPONSE_TIMEOUT_MS,
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('response', (res) => {
-      if (stream.destroyed) return void res.destroy();
-      stream.respond(h1ResponseToH2(res.statusCode ?? 502, res.headers), { waitForTrailers: true });
-      stream.on('wantTrailers', () => stream.sendTrailers(res.trailers as Record<string, string>));
-      res.pipe(stream);
-      res.on('error', () => stream.close(NGHTTP2_CANCEL));
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (!stream.headersSent) failStream(stream, `the local service at ${host}:${port} failed: ${err.code ?? err.message}`);
-      else stream.close(NGHTTP2_CANCEL);
-    });
-    stream.pipe(req);
-    // The cluster side cancelled (client gone): the local request goes too.
-    stream.on('close', () => {
-      if (!req.destroyed && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) req.destroy();
-    });
   }
 
   /** An HTTP/2 (gRPC) stream, relayed to the local service's own HTTP/2 session: trailers, resets and deadlines intact. */

@@ -1,4 +1,4 @@
-// The lane relay: laptops hold one outbound tunnel each (HTTP/2 over an upgraded connection, relay as client); sidecars send a local fork's requests here and they go down that tunnel.
+// The lane relay: laptops hold one outbound tunnel each (HTTP/2 over an upgraded connection, relay as client); sidecars' connections and requests for a local fork arrive here and go down that tunnel.
 import { createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import {
@@ -14,7 +14,7 @@ import { connect as netConnect, createServer as createNetServer, type AddressInf
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { FORK_HEADER, ERROR_HEADER } from '../core/constants.js';
-import { h1RequestToH2, h2ResponseToH1, relayH2 } from '../core/h2-bridge.js';
+import { relayH2 } from '../core/h2-bridge.js';
 import { CONTROL_PLANE_ERRORS, type ControlPlaneErrorCode } from '../model/api-errors.js';
 import {
   EXPOSE_HEADER,
@@ -54,7 +54,7 @@ class Tunnel {
   readonly owner: string;
   readonly session: ClientHttp2Session;
   readonly since = Date.now();
-  /** streams open on the tunnel for sidecars' requests (standby exposure streams not counted) */
+  /** streams open on the tunnel for sidecars: CONNECT tunnels, HTTP/2 requests, upgrades (standby exposure streams not counted) */
   inFlight = 0;
   /** exposure streams open (standby or in use), at most LANE_MAX_STREAMS */
   exposing = 0;
@@ -117,11 +117,12 @@ export class LaneRelay {
     this.#exposePolicy = exposePolicy;
     this.#http1 = createHttpServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => this.#onRequest(req, res));
     this.#http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    this.#http1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onConnect(req, socket, head));
     this.#http1.emit('listening'); // connection tracking (timeouts) starts on 'listening'; sockets come from #front
     this.#h2 = createH2Server({ settings: { maxConcurrentStreams: LANE_MAX_STREAMS } });
     this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
     // Sidecars send HTTP/1.1 and h2c (prior knowledge) to the same port: the preface tells them apart.
-    this.#front = createNetServer((socket) => {
+    this.#front = createNetServer({ noDelay: true }, (socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
       socket.once('readable', () => {
@@ -279,47 +280,12 @@ export class LaneRelay {
     return { tunnel, fork: forkHeader as string };
   }
 
+  /** Sidecars reach local forks with CONNECT (HTTP/1.1), h2c streams and upgrades; a plain request is not one of them. */
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
     const lane = this.#resolve(req.headers[FORK_HEADER]);
     if ('error' in lane) return fail(res, lane.error, lane.message, lane.sandbox);
-    let stream;
-    try {
-      stream = lane.tunnel.open(h1RequestToH2(req, { [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'http1' }));
-    } catch {
-      return fail(res, 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, lane.tunnel.sandbox);
-    }
-    if (stream === undefined) return fail(res, 'LANEWAY_ERR_LANE_BUSY', undefined, lane.tunnel.sandbox);
-    const sandbox = lane.tunnel.sandbox;
-    let responded = false;
-    const timer = setTimeout(() => {
-      if (responded) return;
-      stream.close(NGHTTP2_CANCEL);
-      fail(res, 'LANEWAY_ERR_LANE_TIMEOUT', undefined, sandbox);
-    }, LANE_RESPONSE_TIMEOUT_MS);
-    timer.unref();
-    req.pipe(stream);
-    stream.on('response', (headers) => {
-      responded = true;
-      clearTimeout(timer);
-      if (res.destroyed) return;
-      res.writeHead(Number(headers[':status']), h2ResponseToH1(headers) as Record<string, string | string[]>);
-      stream.pipe(res);
-    });
-    stream.on('trailers', (trailers) => res.addTrailers(h2ResponseToH1(trailers) as Record<string, string>));
-    stream.on('error', () => {});
-    stream.on('close', () => {
-      clearTimeout(timer);
-      if (responded) {
-        if (!res.writableEnded) res.destroy();
-        return;
-      }
-      if (res.headersSent) return;
-      fail(res, stream.rstCode === NGHTTP2_REFUSED_STREAM ? 'LANEWAY_ERR_LANE_BUSY' : 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, sandbox);
-    });
-    // The sidecar's client went away: cancel the laptop's side too.
-    res.on('close', () => {
-      if (!res.writableFinished && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
-    });
+    fail(res, 'LANEWAY_ERR_LANE_NOT_LOCAL', 'HTTP/1.1 requests reach a local fork through a CONNECT tunnel (only sidecars send requests here)');
   }
 
   #onStream(inbound: ServerHttp2Stream, headers: H2Headers): void {
@@ -339,6 +305,56 @@ export class LaneRelay {
     relayH2(inbound, outbound, LANE_RESPONSE_TIMEOUT_MS, (reason) =>
       failStream(inbound, outbound.rstCode === NGHTTP2_REFUSED_STREAM ? 'LANEWAY_ERR_LANE_BUSY' : reason.startsWith('no response') ? 'LANEWAY_ERR_LANE_TIMEOUT' : 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, sandbox),
     );
+  }
+
+  /**
+   * A sidecar's connection for a local fork (proxy/lane-dial.ts): CONNECT names the fork; once the
+   * laptop has connected to its local service, the connection is a byte tunnel over one stream and
+   * the sidecar speaks HTTP/1.1 through it. Refusals are JSON errors, as the sidecar's own.
+   */
+  #onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    const lane = this.#resolve(req.headers[FORK_HEADER]);
+    if ('error' in lane) return refuseSocket(socket, lane.error, lane.message);
+    let stream;
+    try {
+      stream = lane.tunnel.open({ ':method': 'CONNECT', ':authority': 'local', [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'tcp' });
+    } catch {
+      return refuseSocket(socket, 'LANEWAY_ERR_LANE_DISCONNECTED');
+    }
+    if (stream === undefined) return refuseSocket(socket, 'LANEWAY_ERR_LANE_BUSY');
+    const tunnelled = stream;
+    let established = false;
+    tunnelled.on('error', () => {});
+    socket.once('close', () => tunnelled.destroy());
+    tunnelled.once('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status === 200) {
+        established = true;
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) tunnelled.write(head);
+        socket.pipe(tunnelled);
+        tunnelled.pipe(socket);
+        return;
+      }
+      // The laptop could not reach its local service: pass its JSON error on.
+      let text = '';
+      tunnelled.setEncoding('utf8');
+      tunnelled.on('data', (chunk: string) => (text += text.length < 4096 ? chunk : ''));
+      tunnelled.once('end', () => {
+        const error = parseError(text);
+        refuseSocket(socket, error?.code ?? 'LANEWAY_ERR_LOCAL_UNAVAILABLE', error?.message);
+      });
+    });
+    tunnelled.once('close', () => {
+      if (established) {
+        // The laptop's side ended: what was piped is flushed first, an abort cuts the connection.
+        if (tunnelled.rstCode !== undefined && tunnelled.rstCode !== constants.NGHTTP2_NO_ERROR) socket.destroy();
+        else if (!socket.writableEnded) socket.end();
+      } else if (!socket.writableEnded) {
+        refuseSocket(socket, tunnelled.rstCode === NGHTTP2_REFUSED_STREAM ? 'LANEWAY_ERR_LANE_BUSY' : 'LANEWAY_ERR_LANE_DISCONNECTED', undefined, '');
+      }
+    });
   }
 
   /** A WebSocket (or other) upgrade to a local fork: one CONNECT stream carrying the raw bytes both ways. */
@@ -364,6 +380,19 @@ export class LaneRelay {
     socket.pipe(stream);
     stream.pipe(socket);
   }
+}
+
+/** `{"error":{"code","message"}}` from a Laneway JSON error body, when the code is one the control plane knows. */
+function parseError(text: string): { code: ControlPlaneErrorCode; message: string } | undefined {
+  try {
+    const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    if (typeof error?.code === 'string' && error.code in CONTROL_PLANE_ERRORS && typeof error.message === 'string') {
+      return { code: error.code as ControlPlaneErrorCode, message: error.message };
+    }
+  } catch {
+    // not JSON: the caller's default stands
+  }
+  return undefined;
 }
 
 function fail(res: ServerResponse, code: ControlPlaneErrorCode, message?: string, sandbox?: string): void {

@@ -1,5 +1,5 @@
 // The sandbox registry: apply/delete/expire with conflict checks and compare-and-commit; its state and the pushed deltas follow the store's watch.
-import type { Route } from '../model/route-table.js';
+import { LANE_SCHEME, type Route } from '../model/route-table.js';
 import { ControlPlaneError } from '../model/api-errors.js';
 import type { WorkloadDelta } from './route-cache.js';
 import { LOCAL_TARGET } from '../model/lanes.js';
@@ -34,13 +34,13 @@ export interface RegistryHooks {
  */
 export const NO_RELAY_TARGET = '127.0.0.1:1';
 
-/** The routes one sandbox contributes: one per fork, keyed by workload; `local` targets become `relay`. */
+/** The routes one sandbox contributes: one per fork, keyed by workload; `local` targets become `lane://<relay>`. */
 export function routesOf(record: SandboxRecord, relay: string = NO_RELAY_TARGET): Map<string, Route> {
   const routes = new Map<string, Route>();
   for (const fork of record.spec.forks) {
     let targets = fork.targets;
     if (Object.values(targets).includes(LOCAL_TARGET)) {
-      targets = Object.freeze(Object.fromEntries(Object.entries(targets).map(([port, t]) => [port, t === LOCAL_TARGET ? relay : t])));
+      targets = Object.freeze(Object.fromEntries(Object.entries(targets).map(([port, t]) => [port, t === LOCAL_TARGET ? LANE_SCHEME + relay : t])));
     }
     routes.set(fork.workload, Object.freeze({ key: record.routingKey, sandbox: record.name, targets }));
   }

@@ -1,64 +1,10 @@
-// Protocol plumbing for relaying requests over HTTP/2 streams: header conversion between HTTP/1.1 and HTTP/2, and stream-to-stream relay.
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+// Relaying one HTTP/2 exchange from a stream we serve to a stream we opened (the lane relay and laneway connect both do).
+import type { OutgoingHttpHeaders } from 'node:http';
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM } = constants;
 
-/** Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is kept only as `trailers`. */
-const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
-
-/** An HTTP/1.1 request's headers as HTTP/2 request headers (pseudo-headers from the request line and Host). */
-export function h1RequestToH2(req: IncomingMessage, extra: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {
-    ':method': req.method ?? 'GET',
-    ':path': req.url ?? '/',
-    ':scheme': 'http',
-    ':authority': req.headers.host ?? 'localhost',
-  };
-  copyFields(req.headers, out);
-  return Object.assign(out, extra);
-}
-
-/** HTTP/2 request headers as HTTP/1.1 ones (Host from :authority; pseudo-headers and `omit` dropped). */
-export function h2RequestToH1(headers: H2Headers, omit: readonly string[]): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.charCodeAt(0) === 0x3a || value === undefined || omit.includes(name)) continue;
-    // HTTP/2 splits cookies into several fields; HTTP/1.1 wants one line (RFC 9113 §8.2.3).
-    out[name] = name === 'cookie' && Array.isArray(value) ? value.join('; ') : value;
-  }
-  if (headers[':authority'] !== undefined) out.host = headers[':authority'];
-  return out;
-}
-
-/** An HTTP/1.1 response's headers for an HTTP/2 stream. */
-export function h1ResponseToH2(status: number, headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ':status': status };
-  copyFields(headers, out);
-  return out;
-}
-
-/** An HTTP/2 response's headers for an HTTP/1.1 response (pseudo-headers dropped). */
-export function h2ResponseToH1(headers: H2Headers): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.charCodeAt(0) !== 0x3a && value !== undefined) out[name] = value;
-  }
-  return out;
-}
-
-function copyFields(from: IncomingHttpHeaders, to: OutgoingHttpHeaders): void {
-  for (const [name, value] of Object.entries(from)) {
-    if (value === undefined || CONNECTION_SPECIFIC.has(name)) continue;
-    if (name === 'te') {
-      if (String(value).toLowerCase().includes('trailers')) to.te = 'trailers';
-      continue;
-    }
-    to[name] = value;
-  }
-}
-
-/** Same as `h2ResponseToH1` but for relaying to another HTTP/2 stream: only the fields a server may not send again. */
+/** A response's headers for relaying to another HTTP/2 stream: `:status` and the regular fields (no other pseudo-headers). */
 function responseHeaders(headers: H2Headers): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {

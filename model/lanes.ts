@@ -22,7 +22,7 @@ export const LANE_SESSION_RE = /^[A-Za-z0-9_-]{22,128}$/;
 
 /** On each tunnelled stream: how the sidecar's client spoke, so the laptop speaks the same to its local service. */
 export const LANE_KIND_HEADER = 'laneway-lane-kind';
-export type LaneKind = 'http1' | 'h2' | 'upgrade' | 'expose';
+export type LaneKind = 'h2' | 'upgrade' | 'tcp' | 'expose';
 
 /**
  * Exposures (`laneway connect --expose`): the laptop's local service calls cluster services through
@@ -44,8 +44,9 @@ export function exposeAddress(spec: string): string | undefined {
 }
 
 /**
- * Requests one tunnel carries at once, counted by the relay (HTTP/2 would otherwise queue more
- * without bound); more concurrent requests for the lane are answered 503 LANEWAY_ERR_LANE_BUSY.
+ * Streams one tunnel carries at once for sidecars — their CONNECT-tunnelled HTTP/1.1 connections
+ * (idle keep-alive ones included), HTTP/2 requests and upgrades — counted by the relay (HTTP/2
+ * would otherwise queue more without bound); more are answered 503 LANEWAY_ERR_LANE_BUSY at once.
  * Exposure streams have the same cap of their own.
  */
 export const LANE_MAX_STREAMS = 256;

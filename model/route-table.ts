@@ -17,7 +17,7 @@ export class RouteTableError extends LanewayError {
 export interface Route {
   readonly key: string;
   readonly sandbox: string;
-  /** app port (decimal string) → `host:port` of the fork */
+  /** app port (decimal string) → `host:port` of the fork, or `lane://host:port` (a local lane: the relay to dial) */
   readonly targets: Readonly<Record<string, string>>;
 }
 
@@ -36,9 +36,17 @@ export interface DeleteEvent { readonly revision: number; readonly key: string }
 export interface Target {
   readonly host: string;
   readonly port: number;
-  /** `host:port` as written in the route (the same string, not a copy): the connection-pool key */
+  /** the target as written in the route (the same string, not a copy): the connection-pool key */
   readonly address: string;
+  /** a local lane (`lane://`): `host:port` is the lane relay, dialled with HTTP CONNECT per connection */
+  readonly lane: boolean;
 }
+
+/**
+ * The route-table form of a local fork: `lane://<relay host:port>`. Only the control plane writes it
+ * (users write `local`); the sidecar dials the relay and tunnels each connection to the laptop.
+ */
+export const LANE_SCHEME = 'lane://';
 
 /**
  * A route's targets by app port. Routes name 1–16 ports, almost always one: two parallel arrays
@@ -88,7 +96,14 @@ export function parseHostPort(value: unknown): Target | undefined {
   const port = parsePort(value.slice(colon + 1));
   if (port === undefined) return undefined;
   if (!HOSTNAME_RE.test(host) && !BRACKETED_IPV6_RE.test(host)) return undefined;
-  return { host, port, address: value };
+  return { host, port, address: value, lane: false };
+}
+
+/** A route's target: `host:port` or `lane://host:port`; undefined when malformed. */
+export function parseTarget(value: unknown): Target | undefined {
+  if (typeof value !== 'string' || !value.startsWith(LANE_SCHEME)) return parseHostPort(value);
+  const relay = parseHostPort(value.slice(LANE_SCHEME.length));
+  return relay === undefined ? undefined : { host: relay.host, port: relay.port, address: value, lane: true };
 }
 
 function fail(path: string, problem: string): never {
@@ -111,7 +126,7 @@ export function validateRoute(input: unknown, path = 'route'): Route {
   for (const port of ports) {
     if (parsePort(port) === undefined) fail(`${path}.targets.${port}`, 'key must be a port 1-65535');
     const target = input.targets[port];
-    if (parseHostPort(target) === undefined) fail(`${path}.targets.${port}`, 'must be host:port');
+    if (parseTarget(target) === undefined) fail(`${path}.targets.${port}`, 'must be host:port');
     targets[String(Number(port))] = target as string;
   }
   return Object.freeze({ key: input.key, sandbox: input.sandbox, targets: Object.freeze(targets) });
@@ -141,7 +156,7 @@ function compileRoute(route: Route): CompiledRoute {
   // map() allocates exactly-sized arrays; push() on an empty array reserves 17 slots each.
   const names = Object.keys(route.targets);
   const ports = names.map(Number);
-  const targets = names.map((port) => parseHostPort(route.targets[port]) as Target);
+  const targets = names.map((port) => parseTarget(route.targets[port]) as Target);
   return { key: route.key, sandbox: route.sandbox, targets: new PortTargets(ports, targets) };
 }
 

@@ -10,6 +10,7 @@ import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
 import type { CompiledRoute, Target } from '../model/route-table.js';
 import type { Upstreams } from './upstreams.js';
+import { LaneRefusedError } from './lane-dial.js';
 
 export interface ForwardContext {
   readonly rules: HeaderRules;
@@ -208,6 +209,12 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       this.res.destroy(err);
       return;
     }
+    if (err instanceof LaneRefusedError) {
+      // The relay's own answer (lane disconnected, busy, the laptop's service down): the client gets it as the relay wrote it.
+      this.#ctx.stats.upstreamError(upstreamFailure(sandbox, false));
+      this.#passOn(err);
+      return;
+    }
     if (mayFallBack(this.#ctx.fallbackToBaseline, sandbox, code, this.req.readableDidRead)) {
       this.#ctx.log.warn({ sandbox: this.route!.sandbox, target: this.target?.address, code }, 'sandbox unreachable; falling back to baseline');
       this.route = undefined;
@@ -242,6 +249,23 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);
       res.writeHead(this.statusCode, headers);
       res.end(body);
+    }
+    this.#count(Decision.error);
+  }
+
+  /** Answers with a lane relay's refusal: its status, code and JSON body. */
+  #passOn(refusal: LaneRefusedError): void {
+    this.#done = true;
+    this.error = 'LANEWAY_ERR_SANDBOX_UNREACHABLE';
+    const res = this.res;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+    } else {
+      this.statusCode = refusal.status;
+      const headers: string[] = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(refusal.body)), 'laneway-error', refusal.code];
+      if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);
+      res.writeHead(refusal.status, headers);
+      res.end(refusal.body);
     }
     this.#count(Decision.error);
   }
@@ -412,8 +436,14 @@ export class Forwarder {
       handler.fail(handler.error as SidecarErrorCode);
       return;
     }
-    pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, decision === BASELINE ? null : handler.route!.key + ctx.forkOf.get(appPort)!);
-    if (decision === BASELINE) handler.dispatch(ctx.upstreams.baseline(appPort));
-    else handler.dispatch(ctx.upstreams.sandbox(handler.target as Target));
+    if (decision === BASELINE) {
+      pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, null);
+      handler.dispatch(ctx.upstreams.baseline(appPort));
+      return;
+    }
+    const fork = handler.route!.key + ctx.forkOf.get(appPort)!;
+    const target = handler.target as Target;
+    pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, fork);
+    handler.dispatch(target.lane ? ctx.upstreams.lane(target, fork) : ctx.upstreams.sandbox(target));
   }
 }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { Pool as PoolType } from 'undici';
 import { LRUCache } from 'lru-cache';
 import type { Target } from '../model/route-table.js';
+import { dialLane, type DialCallback } from './lane-dial.js';
 
 /**
  * undici's connection pool alone. The package index also loads fetch, WebSocket, caches and their
@@ -12,6 +13,7 @@ import type { Target } from '../model/route-table.js';
  */
 const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof PoolType;
 type Pool = PoolType;
+type PoolOptions = NonNullable<ConstructorParameters<typeof PoolType>[1]>;
 
 export interface UpstreamOptions {
   readonly appHost: string;
@@ -40,9 +42,9 @@ export class Upstreams {
     });
   }
 
-  #createPool(origin: string): Pool {
+  #createPool(origin: string, connect: PoolOptions['connect'] = { timeout: this.#options.connectTimeoutMs, noDelay: true }): Pool {
     return new Pool(origin, {
-      connect: { timeout: this.#options.connectTimeoutMs, noDelay: true },
+      connect,
       headersTimeout: this.#options.upstreamTimeoutMs,
       bodyTimeout: this.#options.idleTimeoutMs,
       // Below Node's default server keepAliveTimeout (5 s) so we rarely reuse a socket the app is closing.
@@ -61,6 +63,21 @@ export class Upstreams {
     if (pool === undefined) {
       pool = this.#createPool(`http://${target.address}`);
       this.#sandboxes.set(target.address, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * A local lane's pool: its connections are CONNECT tunnels to one lane's laptop (`fork`), so lanes
+   * behind one relay address never share a connection.
+   */
+  lane(target: Target, fork: string): Pool {
+    const name = `${target.address}#${fork}`;
+    let pool = this.#sandboxes.get(name);
+    if (pool === undefined) {
+      const timeoutMs = this.#options.connectTimeoutMs;
+      pool = this.#createPool(`http://${target.host}:${target.port}`, (_opts: unknown, callback: DialCallback) => dialLane(target, fork, timeoutMs, callback));
+      this.#sandboxes.set(name, pool);
     }
     return pool;
   }

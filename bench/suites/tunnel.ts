@@ -120,7 +120,7 @@ export async function tunnelSuite(ctx: BaseContext): Promise<SuiteResult<{ rows:
     const rows: TunnelRow[] = measured.rows.map(({ rate, vsReference, ...rest }) => ({ ...rest, requestsPerSecond: rate, vsDirect: vsReference }));
     const tunnel = rows[1]!;
     const markdown = [
-      `The same fork process reached by the sidecar directly (\`fork-direct\`) and through a local lane (\`fork-via-tunnel\`: sidecar → lane relay in the control plane → HTTP/2 tunnel → \`laneway connect\` → fork), all on 127.0.0.1. Throughput: ${CONNECTIONS} keep-alive connections, closed loop; latency: one connection, one request at a time. ${rounds} interleaved round(s) of ${roundMs / 1000} s after a warm-up; medians over rounds; every answer checked to come from the fork.`,
+      `The same fork process reached by the sidecar directly (\`fork-direct\`) and through a local lane (\`fork-via-tunnel\`: sidecar → CONNECT to the lane relay in the control plane → one stream of the HTTP/2 tunnel per connection → \`laneway connect\` → fork), all on 127.0.0.1. Throughput: ${CONNECTIONS} keep-alive connections, closed loop; latency: one connection, one request at a time. ${rounds} interleaved round(s) of ${roundMs / 1000} s after a warm-up; medians over rounds; every answer checked to come from the fork.`,
       '',
       table(
         ['path', 'req/s', 'vs direct fork', 'p50 µs', 'p99 µs', 'added p50 µs', 'added p99 µs'],

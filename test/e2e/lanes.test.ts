@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import http2 from 'node:http2';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +18,9 @@ import { CLI, freePort, startSidecar, waitForOutput, type SidecarProcess } from 
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
 import { waitFor } from '../../core/poll.js';
+import { dialLane, LaneRefusedError } from '../../proxy/lane-dial.js';
+import { parseTarget, type Target } from '../../model/route-table.js';
+import { LANE_MAX_STREAMS } from '../../model/lanes.js';
 
 let cp: ControlPlaneProcess;
 let sidecar: SidecarProcess;
@@ -36,6 +39,9 @@ let paymentsFork: Upstream;
 let paymentsSidecar: SidecarProcess;
 let exposePort: number;
 let forbiddenPort: number;
+/** An app port the lane maps to a local port nothing listens on. */
+const DEAD_APP_PORT = 9;
+let deadLocalPort: number;
 let key: string;
 const stateHome = tempDir('laneway-lane-state-');
 const cpData = tempDir();
@@ -52,6 +58,7 @@ async function startConnect(env: NodeJS.ProcessEnv = {}, extra: string[] = []): 
     [
       CLI, 'connect', '--server', cp.url, '--sandbox', 'pr-7', '--workload', 'default/orders',
       '--port', `${baseline.port}=127.0.0.1:${laptopPort}`, '--port', `${h2AppPort()}=127.0.0.1:${laptopH2Port}`,
+      '--port', `${DEAD_APP_PORT}=127.0.0.1:${deadLocalPort}`, // a local service that is not running
       '--expose', `127.0.0.1:${paymentsSidecar.port}=${exposePort}`, // Refused by the target guard like a metadata address, but on loopback: no test ever sends traffic off this machine.
       '--expose', `${new URL(cp.url).host}=${forbiddenPort}`,
       ...extra,
@@ -64,6 +71,16 @@ async function startConnect(env: NodeJS.ProcessEnv = {}, extra: string[] = []): 
 
 function h2AppPort(): number {
   return (baselineH2.address() as { port: number }).port;
+}
+
+/** The relay's sidecar-facing address, as the control plane prints it. */
+function relayTarget(): Target {
+  return parseTarget(`lane://${/local lanes via (\S+?)\)/.exec(cp.output())![1]!}`)!;
+}
+
+/** Opens a lane tunnel as a sidecar does (proxy/lane-dial.ts): the socket, or the error. */
+function dial(relay: Target, fork: string): Promise<Socket | Error> {
+  return new Promise((resolve) => dialLane(relay, fork, 5000, (err, socket) => resolve(err ?? socket!)));
 }
 
 async function get(path: string, withKey: boolean): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
@@ -82,7 +99,6 @@ beforeAll(async () => {
 
   laptop = createServer((req, res) => {
     laptopSeen.push(String(req.headers.baggage ?? 'none'));
-    if (req.url === '/hang-h1') return; // never answers: the relay's in-flight cap is what ends it
     if (req.url === '/upload') {
       let bytes = 0;
       req.on('data', (d: Buffer) => (bytes += d.length));
@@ -147,7 +163,7 @@ beforeAll(async () => {
   payments = await startUpstream('payments');
   paymentsFork = await startUpstream('payments-fork');
   paymentsSidecar = await startSidecar({ appPort: payments.port, workload: 'default/payments', extra: ['--control-plane', cp.url] });
-  [exposePort, forbiddenPort] = [await freePort(), await freePort()];
+  [exposePort, forbiddenPort, deadLocalPort] = [await freePort(), await freePort(), await freePort()];
   // The sandbox also forks payments in the cluster; laneway connect adds the local orders fork and keeps it.
   const created = await call(cp.url, 'PUT', '/v1/sandboxes/pr-7', { spec: { forks: [{ workload: 'default/payments', targets: { [String(payments.port)]: `127.0.0.1:${paymentsFork.port}` } }] } });
   expect(created.status).toBe(201);
@@ -205,7 +221,7 @@ describe('laneway connect', () => {
     expect(sandbox.spec.forks[1].targets[String(baseline.port)]).toBe('local');
     // Probing is off in this suite, so only the local targets are ready.
     const local = sandbox.status.targets.filter((t: { target: string }) => t.target === 'local');
-    expect(local.length).toBe(2);
+    expect(local.length).toBe(3);
     expect(local.every((t: { ready: boolean }) => t.ready)).toBe(true);
   });
 
@@ -317,34 +333,49 @@ describe('laneway connect', () => {
     }
   });
 
-  it('the relay port answers a request that names no local fork 404, never forwarding it', async () => {
-    const relay = /local lanes via (\S+?)\)/.exec(cp.output())![1]!;
+  it('the relay refuses a tunnel (CONNECT) or request that names no local fork 404, never forwarding it', async () => {
+    const relay = relayTarget();
     const seen = laptopSeen.length;
-    for (const headers of [{}, { 'laneway-fork': `nope@default/orders:${baseline.port}` }, { 'laneway-fork': 'garbage' }, { 'laneway-fork': `${key}@default/payments:1` }]) {
-      const res = await request(`http://${relay}/x`, { headers });
+    for (const fork of [`nope@default/orders:${baseline.port}`, 'garbage', `${key}@default/payments:1`]) {
+      const refusal = await dial(relay, fork);
+      expect(refusal).toBeInstanceOf(LaneRefusedError);
+      expect(refusal).toMatchObject({ status: 404, code: 'LANEWAY_ERR_LANE_NOT_LOCAL' });
+      expect(JSON.parse((refusal as LaneRefusedError).body).error.code).toBe('LANEWAY_ERR_LANE_NOT_LOCAL');
+    }
+    // A plain request is never relayed, not even one naming the lane: sidecars tunnel HTTP/1.1 with CONNECT.
+    for (const headers of [{}, { 'laneway-fork': `${key}@default/orders:${baseline.port}` }]) {
+      const res = await request(`http://${relay.host}:${relay.port}/x`, { headers });
       expect(res.statusCode).toBe(404);
       expect(JSON.parse(await res.body.text()).error.code).toBe('LANEWAY_ERR_LANE_NOT_LOCAL');
     }
     expect(laptopSeen.length).toBe(seen);
   });
 
-  it('more concurrent requests than a lane carries get 503 LANE_BUSY at once instead of queueing', async () => {
-    const relay = /local lanes via (\S+?)\)/.exec(cp.output())![1]!;
-    const pool = new Pool(`http://${relay}`, { connections: 300 });
-    const abort = new AbortController();
+  it("a local service that is not running: the laptop's 502 LOCAL_UNAVAILABLE reaches the client as JSON, never the baseline", async () => {
+    const refusal = await dial(relayTarget(), `${key}@default/orders:${DEAD_APP_PORT}`);
+    expect(refusal).toMatchObject({ status: 502, code: 'LANEWAY_ERR_LOCAL_UNAVAILABLE' });
+    expect(JSON.parse((refusal as LaneRefusedError).body).error.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it('more tunnels than a lane carries are refused 503 LANE_BUSY at once instead of queueing', async () => {
+    const relay = relayTarget();
     const fork = `${key}@default/orders:${baseline.port}`;
-    const statuses = Array.from({ length: 270 }, () =>
-      pool
-        .request({ method: 'GET', path: '/hang-h1', headers: { 'laneway-fork': fork }, signal: abort.signal })
-        .then(async (r) => (await r.body.text(), r.statusCode), () => 0),
-    );
+    const results = await Promise.all(Array.from({ length: LANE_MAX_STREAMS + 10 }, () => dial(relay, fork)));
     try {
-      const first = await Promise.race(statuses);
-      expect(first).toBe(503);
+      const open = results.filter((r): r is Socket => !(r instanceof Error));
+      const refused = results.filter((r) => r instanceof LaneRefusedError);
+      // The sidecar's idle keep-alive tunnels from earlier tests count too: at most the cap is open.
+      expect(open.length).toBeLessThanOrEqual(LANE_MAX_STREAMS);
+      expect(open.length).toBeGreaterThan(LANE_MAX_STREAMS / 2);
+      expect(refused.length).toBe(results.length - open.length);
+      expect(refused.every((r) => r.status === 503 && r.code === 'LANEWAY_ERR_LANE_BUSY')).toBe(true);
+      // A tunnel carries HTTP/1.1 to the laptop, keep-alive.
+      const socket = open[0]!;
+      socket.write('GET /through-connect HTTP/1.1\r\nhost: x\r\n\r\n');
+      const [answer] = (await once(socket, 'data')) as [Buffer];
+      expect(answer.toString()).toMatch(/^HTTP\/1\.1 200[\s\S]*"name":"laptop"/);
     } finally {
-      abort.abort();
-      await Promise.all(statuses);
-      await pool.destroy();
+      for (const r of results) if (!(r instanceof Error)) r.destroy();
     }
     // The lane serves again once they are gone.
     await waitFor('the lane after the flood', async () => (await get('/after-flood', true)).status === 200, 5000);

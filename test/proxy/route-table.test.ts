@@ -1,6 +1,6 @@
 // The shared route model: validation with field paths, O(1) lookup, deltas, and snapshot round trips.
 import { describe, expect, it } from 'vitest';
-import { parseHostPort, RouteTable, RouteTableError, validateSnapshot } from '../../model/route-table.js';
+import { parseHostPort, parseTarget, RouteTable, RouteTableError, validateSnapshot } from '../../model/route-table.js';
 
 const good = {
   workload: 'default/orders',
@@ -42,8 +42,14 @@ describe('validateSnapshot', () => {
     expect(errorPath(input)).toBe(path);
   });
   it('parses IPv6 and DNS targets', () => {
-    expect(parseHostPort('[::1]:8080')).toEqual({ host: '[::1]', port: 8080, address: '[::1]:8080' });
+    expect(parseHostPort('[::1]:8080')).toEqual({ host: '[::1]', port: 8080, address: '[::1]:8080', lane: false });
     expect(parseHostPort('orders-pr42.default.svc:8080')?.port).toBe(8080);
+  });
+  it('parses lane targets (the relay to dial) and refuses malformed ones', () => {
+    expect(parseTarget('lane://laneway.laneway-system.svc:7071')).toEqual({ host: 'laneway.laneway-system.svc', port: 7071, address: 'lane://laneway.laneway-system.svc:7071', lane: true });
+    expect(parseTarget('lane://[::1]:7071')?.host).toBe('[::1]');
+    for (const bad of ['lane://', 'lane://host', 'lane://host:0', 'lane:/host:1', 'h2c://host:1']) expect(parseTarget(bad)).toBeUndefined();
+    expect(parseHostPort('lane://host:1')).toBeUndefined();
   });
 });
 
@@ -52,7 +58,7 @@ describe('RouteTable', () => {
     const table = RouteTable.parse(good);
     const route = table.lookup('k7f3q2');
     expect(route?.sandbox).toBe('pr-42');
-    expect(route?.targets.get(8080)).toEqual({ host: '10.1.2.3', port: 8080, address: '10.1.2.3:8080' });
+    expect(route?.targets.get(8080)).toEqual({ host: '10.1.2.3', port: 8080, address: '10.1.2.3:8080', lane: false });
     expect(route?.targets.get(9090)).toBeUndefined();
     expect(table.lookup('unknown')).toBeUndefined();
   });
