@@ -4,6 +4,9 @@ import swagger from '@fastify/swagger';
 import { pino } from 'pino';
 import { compileAllowTargets } from '../model/allow-targets.js';
 import { accessHook, Tokens } from './auth.js';
+import { trafficApi } from './api/traffic.js';
+import { ProbeRegistry } from './propagation.js';
+import { TrafficStore } from './traffic.js';
 import type { ControlPlaneConfig } from './config.js';
 import { ControlPlaneError } from '../model/api-errors.js';
 import { networkInterfaces } from 'node:os';
@@ -150,6 +153,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     health: (target, record): TargetHealth => (target === LOCAL_TARGET ? (lanes?.health(record) ?? NO_RELAY_HEALTH) : prober.health(target)),
   };
   const ttl = new TtlSweeper(registry, config.sweepIntervalMs, app.log, leadership);
+  const traffic = new TrafficStore();
   if (tokens !== null && tokens.weak > 0) {
     app.log.warn({ tokens: tokens.weak }, `tokens shorter than ${Tokens.RECOMMENDED_LENGTH} characters are easy to guess`);
   }
@@ -181,6 +185,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     ttl.stop();
     prober.stop();
     push.close();
+    traffic.close();
     lanes?.close();
   });
 
@@ -232,6 +237,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     relay.attach(match[1]!, req, socket, head);
   });
   await app.register(workloadsApi, { push });
+  await app.register(trafficApi, { traffic, probes: new ProbeRegistry(), push, sandbox: (name) => registry.get(name) });
   await app.register(systemApi, { registry, push, metrics });
   const services: ControlPlaneServices = {
     plans: store.plans,

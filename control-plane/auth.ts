@@ -5,9 +5,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../core/errors.js';
 import { ControlPlaneError } from '../model/api-errors.js';
 
-export type Role = 'writer' | 'reader';
-/** What a route needs: `public` (health, OpenAPI), `read` (GETs, watches), `write` (changes). */
-export type Access = 'public' | 'read' | 'write';
+/** `sidecar`: what injected sidecars get — read, plus reporting captured traffic and probe sightings. */
+export type Role = 'writer' | 'sidecar' | 'reader';
+/** What a route needs: `public` (health, OpenAPI), `read` (GETs, watches), `report` (sidecars' reports), `write` (changes). */
+export type Access = 'public' | 'read' | 'report' | 'write';
+
+/** Each role's rank: a token listed twice gets the higher role. */
+const RANK: Readonly<Record<Role, number>> = { reader: 0, sidecar: 1, writer: 2 };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -47,8 +51,8 @@ export class Tokens {
       const role = colon === -1 ? '' : line.slice(0, colon).trim();
       const token = colon === -1 ? '' : line.slice(colon + 1).trim();
       // The token itself never appears in the message: error output ends up in logs.
-      if (role !== 'writer' && role !== 'reader') {
-        throw new ConfigError('--tokens-file', `${path} line ${i + 1}: expected 'writer:<token>' or 'reader:<token>'`);
+      if (role !== 'writer' && role !== 'reader' && role !== 'sidecar') {
+        throw new ConfigError('--tokens-file', `${path} line ${i + 1}: expected 'writer:<token>', 'sidecar:<token>' or 'reader:<token>'`);
       }
       if (token === '' || /\s/.test(token)) throw new ConfigError('--tokens-file', `${path} line ${i + 1}: empty or blank-containing token`);
       lines.push({ role, token });
@@ -66,7 +70,7 @@ export class Tokens {
     const presented = digest(token);
     let role: Role | null = null;
     for (const entry of this.#entries) {
-      if (timingSafeEqual(presented, entry.digest) && role !== 'writer') role = entry.role;
+      if (timingSafeEqual(presented, entry.digest) && (role === null || RANK[entry.role] > RANK[role])) role = entry.role;
     }
     return role;
   }
@@ -114,7 +118,10 @@ export function accessHook(tokens: Tokens) {
     }
     (request as RoleCarrier)[kRole] = role;
     if (access === 'write' && role !== 'writer') {
-      throw new ControlPlaneError('LANEWAY_ERR_FORBIDDEN', 'this operation needs a writer token; the token given is a reader token');
+      throw new ControlPlaneError('LANEWAY_ERR_FORBIDDEN', `this operation needs a writer token; the token given is a ${role} token`);
+    }
+    if (access === 'report' && role === 'reader') {
+      throw new ControlPlaneError('LANEWAY_ERR_FORBIDDEN', 'reporting traffic needs a sidecar (or writer) token; the token given is a reader token');
     }
   };
 }

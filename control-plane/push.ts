@@ -133,6 +133,28 @@ export class Push {
    * they are all still kept, otherwise a snapshot. Nothing awaits between reading the cache and
    * registering the watcher, so no change can fall in between.
    */
+  /**
+   * Sends an event that is not a route change (the propagation doctor's `probe`) to every watcher of
+   * every workload, and to watchers that connect before `until`. No `id:`: it does not move revisions.
+   */
+  announce(kind: 'probe', data: string, until: number): void {
+    const text = `event: ${kind}\ndata: ${data}\n\n`;
+    const chunk = toChunk(text);
+    const now = Date.now();
+    this.#announcements = this.#announcements.filter((a) => a.until > now);
+    this.#announcements.push({ text, chunk, until });
+    for (const [workload, watchers] of this.#watchers) {
+      for (const watcher of watchers) if (!watcher.send(text, chunk)) this.#drop(workload, watcher);
+    }
+  }
+
+  #announcements: { readonly text: string; readonly chunk: Buffer; readonly until: number }[] = [];
+
+  /** Workloads with at least one sidecar watching (the doctor names the ones a request passed without a sidecar). */
+  watchedWorkloads(): string[] {
+    return [...this.#watchers.keys()];
+  }
+
   watch(workload: string, res: ServerResponse, lastEventId: number | undefined): void {
     const { metrics } = this.#options;
     const watcher = new Watcher(res);
@@ -146,6 +168,8 @@ export class Push {
       watcher.send(catchup.event.text, catchup.event.chunk);
       metrics.written('snapshot', 1);
     }
+    const now = Date.now();
+    for (const a of this.#announcements) if (a.until > now) watcher.send(a.text, a.chunk);
     let watchers = this.#watchers.get(workload);
     if (watchers === undefined) this.#watchers.set(workload, (watchers = new Set()));
     watchers.add(watcher);

@@ -42,13 +42,15 @@ export function routesOf(record: SandboxRecord, relay: string = NO_RELAY_TARGET)
     if (Object.values(targets).includes(LOCAL_TARGET)) {
       targets = Object.freeze(Object.fromEntries(Object.entries(targets).map(([port, t]) => [port, t === LOCAL_TARGET ? LANE_SCHEME + relay : t])));
     }
-    routes.set(fork.workload, Object.freeze({ key: record.routingKey, sandbox: record.name, targets }));
+    const capture = record.spec.capture;
+    routes.set(fork.workload, Object.freeze(capture === undefined ? { key: record.routingKey, sandbox: record.name, targets } : { key: record.routingKey, sandbox: record.name, targets, capture }));
   }
   return routes;
 }
 
 function sameRoute(a: Route, b: Route): boolean {
   if (a.key !== b.key || a.sandbox !== b.sandbox) return false;
+  if (JSON.stringify(a.capture) !== JSON.stringify(b.capture)) return false;
   const ports = Object.keys(a.targets);
   if (ports.length !== Object.keys(b.targets).length) return false;
   for (const port of ports) if (a.targets[port] !== b.targets[port]) return false;

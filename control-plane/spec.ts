@@ -7,6 +7,7 @@ import { ControlPlaneError, invalidField } from '../model/api-errors.js';
 import type { TargetPolicy } from '../model/allow-targets.js';
 import { forbiddenTarget, type SelfAddress } from '../model/target-guard.js';
 import { LOCAL_TARGET } from '../model/lanes.js';
+import { parseCaptureSpec, PROBE_KEY_PREFIX, type CaptureRule } from '../model/capture.js';
 
 /** One baseline workload the sandbox stands in for, and where its fork listens per app port. */
 export interface Fork {
@@ -20,6 +21,8 @@ export interface SandboxSpec {
   readonly ttl?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly forks: readonly Fork[];
+  /** record what the sidecars route to this sandbox's forks (off when absent) */
+  readonly capture?: CaptureRule;
 }
 
 /** A validated spec plus what the server derives from it. */
@@ -61,11 +64,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
  */
 export function validateSpec(name: string, input: unknown, policy: TargetPolicy | null, self: readonly SelfAddress[] = [], lanes = false): ValidSpec {
   if (!isObject(input)) throw invalidField('spec', 'must be an object');
-  const spec: { routingKey?: string; ttl?: string; labels?: Record<string, string>; forks?: Fork[] } = {};
+  const spec: { routingKey?: string; ttl?: string; labels?: Record<string, string>; forks?: Fork[]; capture?: CaptureRule } = {};
   const forks: Fork[] = [];
 
   if (input.routingKey !== undefined) {
     if (!isRoutingKey(input.routingKey)) throw invalidField('spec.routingKey', `must be ${ROUTING_KEY_RULE}`);
+    if (input.routingKey.startsWith(PROBE_KEY_PREFIX)) throw invalidField('spec.routingKey', `keys starting with ${PROBE_KEY_PREFIX} are the propagation doctor's probes`);
     spec.routingKey = input.routingKey;
   }
 
@@ -93,6 +97,12 @@ export function validateSpec(name: string, input: unknown, policy: TargetPolicy 
       labels[key] = value;
     }
     spec.labels = labels;
+  }
+
+  if (input.capture !== undefined) {
+    const capture = parseCaptureSpec(input.capture, 'spec.capture');
+    if (Array.isArray(capture)) throw invalidField(capture[0], capture[1]);
+    spec.capture = capture;
   }
 
   if (!Array.isArray(input.forks) || input.forks.length === 0) throw invalidField('spec.forks', 'must list at least one fork');

@@ -14,6 +14,8 @@ export const ROUTING_KEY_PATTERN = '^[A-Za-z0-9._~-]{1,64}$';
 export const ROUTING_KEY_RULE = '1-64 characters from A-Z a-z 0-9 - . _ ~ (sent as is in baggage, never percent-encoded)';
 /** RFC 9110 §5.6.2 token: what a baggage member *name* may be (W3C Baggage §3.3.1.2), e.g. `--routing-key-name`. */
 export const BAGGAGE_KEY_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$";
+/** An HTTP field name (RFC 9110 §5.1: a token), up to 128 characters. */
+export const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$";
 /** DNS-1123 label (Kubernetes names, sandbox names). */
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
 /** `<namespace>/<name>`, both DNS-1123 labels. */
@@ -26,6 +28,7 @@ export const BRACKETED_IPV6_PATTERN = '^\\[[0-9A-Fa-f:.]+\\]$';
 export const ROUTING_KEY_RE = new RegExp(ROUTING_KEY_PATTERN);
 export const BAGGAGE_KEY_NAME_RE = new RegExp(BAGGAGE_KEY_NAME_PATTERN);
 export const DNS_LABEL_RE = new RegExp(DNS_LABEL_PATTERN);
+export const HEADER_NAME_RE = new RegExp(HEADER_NAME_PATTERN);
 export const WORKLOAD_RE = new RegExp(WORKLOAD_PATTERN);
 export const HOSTNAME_RE = new RegExp(HOSTNAME_PATTERN);
 export const BRACKETED_IPV6_RE = new RegExp(BRACKETED_IPV6_PATTERN);

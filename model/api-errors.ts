@@ -27,6 +27,8 @@ export const CONTROL_PLANE_ERRORS = Object.freeze({
   LANEWAY_ERR_LANE_DISCONNECTED: { status: 502, message: 'the local fork is not connected (laneway connect is not running or lost its connection)' },
   LANEWAY_ERR_LANE_BUSY: { status: 503, message: 'the local lane has as many requests in flight as it carries' },
   LANEWAY_ERR_LANE_TIMEOUT: { status: 504, message: 'the local fork did not answer in time' },
+  LANEWAY_ERR_PROBES_BUSY: { status: 503, message: 'as many propagation probes are active as the control plane runs at once; retry in a few seconds' },
+  LANEWAY_ERR_PROBE_NOT_FOUND: { status: 404, message: 'no probe with that id (probes are kept 10 minutes)' },
   LANEWAY_ERR_LOCAL_UNAVAILABLE: { status: 502, message: 'the local service refused or could not be reached from laneway connect' },
   LANEWAY_ERR_INTERNAL: { status: 500, message: 'internal error (a server fault, not the request)' },
 } as const satisfies Record<string, ErrorSpec>);

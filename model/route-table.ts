@@ -2,6 +2,7 @@
 import { LanewayError } from '../core/errors.js';
 import { BRACKETED_IPV6_RE, HOSTNAME_RE, isDnsLabel, isRoutingKey, isWorkloadName, MAX_KEY_LENGTH, ROUTING_KEY_RULE } from '../core/names.js';
 import { parsePort } from '../core/units.js';
+import { compileCapture, parseCaptureSpec, type CaptureRule, type CompiledCapture } from './capture.js';
 
 /** A route table that failed validation; `path` points at the offending field (e.g. `routes[3].targets.8080`). */
 export class RouteTableError extends LanewayError {
@@ -19,6 +20,8 @@ export interface Route {
   readonly sandbox: string;
   /** app port (decimal string) → `host:port` of the fork, or `lane://host:port` (a local lane: the relay to dial) */
   readonly targets: Readonly<Record<string, string>>;
+  /** the sandbox asked for traffic capture (`spec.capture`): the sidecar records what it routes here */
+  readonly capture?: CaptureRule;
 }
 
 /** The routes-file format, the snapshot endpoint's body and the `snapshot` push event: one shape everywhere. */
@@ -81,6 +84,10 @@ export interface CompiledRoute {
   readonly sandbox: string;
   /** app port → target */
   readonly targets: PortTargets;
+  /** undefined: capture off (the usual case; the hot path checks only this) */
+  readonly capture: CompiledCapture | undefined;
+  /** as received, for snapshots */
+  readonly captureRule: CaptureRule | undefined;
 }
 
 // Limits shared with the control plane's API validation.
@@ -129,7 +136,10 @@ export function validateRoute(input: unknown, path = 'route'): Route {
     if (parseTarget(target) === undefined) fail(`${path}.targets.${port}`, 'must be host:port');
     targets[String(Number(port))] = target as string;
   }
-  return Object.freeze({ key: input.key, sandbox: input.sandbox, targets: Object.freeze(targets) });
+  if (input.capture === undefined) return Object.freeze({ key: input.key, sandbox: input.sandbox, targets: Object.freeze(targets) });
+  const capture = parseCaptureSpec(input.capture, `${path}.capture`);
+  if (Array.isArray(capture)) fail(capture[0], capture[1]);
+  return Object.freeze({ key: input.key, sandbox: input.sandbox, targets: Object.freeze(targets), capture });
 }
 
 /** Validates a snapshot (routes file, snapshot endpoint, push event). Throws RouteTableError naming the field. */
@@ -157,7 +167,8 @@ function compileRoute(route: Route): CompiledRoute {
   const names = Object.keys(route.targets);
   const ports = names.map(Number);
   const targets = names.map((port) => parseTarget(route.targets[port]) as Target);
-  return { key: route.key, sandbox: route.sandbox, targets: new PortTargets(ports, targets) };
+  const rule = route.capture;
+  return { key: route.key, sandbox: route.sandbox, targets: new PortTargets(ports, targets), capture: rule === undefined ? undefined : compileCapture(rule), captureRule: rule };
 }
 
 /**
@@ -224,7 +235,9 @@ export class RouteTable {
 
   toSnapshot(): RouteSnapshot {
     const routes: Route[] = [];
-    for (const c of this.#byKey.values()) routes.push({ key: c.key, sandbox: c.sandbox, targets: c.targets.toRecord() });
+    for (const c of this.#byKey.values()) {
+      routes.push(c.captureRule === undefined ? { key: c.key, sandbox: c.sandbox, targets: c.targets.toRecord() } : { key: c.key, sandbox: c.sandbox, targets: c.targets.toRecord(), capture: c.captureRule });
+    }
     return { workload: this.workload, revision: this.revision, routes };
   }
 }

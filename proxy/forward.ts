@@ -11,6 +11,10 @@ import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
 import type { CompiledRoute, Target } from '../model/route-table.js';
 import type { Upstreams } from './upstreams.js';
 import { LaneRefusedError } from './lane-dial.js';
+import { Capture } from './capture.js';
+import type { Reporter } from './reporter.js';
+import type { ActiveProbes } from './probes.js';
+import type { CompiledCapture } from '../model/capture.js';
 
 export interface ForwardContext {
   readonly rules: HeaderRules;
@@ -29,6 +33,12 @@ export interface ForwardContext {
   readonly accessLog: ((handler: ProxyHandler) => void) | null;
   /** app port → the end of the `laneway-fork` value (`@<workload>:<port>`, after the routing key), built once */
   readonly forkOf: ReadonlyMap<number, string>;
+  readonly workload: string;
+  /** where captured exchanges go; null without a control plane (capture is then off) */
+  readonly reporter: Reporter | null;
+  /** the propagation doctor's probes; null without a control plane */
+  readonly probes: ActiveProbes | null;
+  readonly routingKeyName: string;
 }
 
 const kHandler = Symbol('laneway.handler');
@@ -81,6 +91,8 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
   #interimDeadline: NodeJS.Timeout | null = null;
   /** this connection's pipelining state (null for a request not counted against it) */
   pipeline: Pipeline | null = null;
+  /** set only for a sandbox that asked for capture */
+  capture: Capture | null = null;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly #ctx: ForwardContext;
@@ -138,6 +150,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     }
     // Headers the upstream declared hop-by-hop in its `Connection` go no further (RFC 9110 §7.6.1).
     if (connection !== undefined) dropConnectionListed(connection, headers);
+    if (this.capture !== null) this.capture.responseHeaders = headers;
     if (this.route !== undefined) headers.push('laneway-sandbox', this.route.sandbox);
     else if (this.fellBack) headers.push(FALLBACK_HEADER, '1');
     if (statusText) this.res.writeHead(statusCode, statusText, headers);
@@ -146,6 +159,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.capture !== null) this.capture.responseBody?.push(chunk);
     if (this.res.write(chunk)) return true;
     // Client is slower than the upstream: pause the upstream socket until the client drains.
     if (!this.#drainHooked) {
@@ -194,7 +208,30 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     this.#done = true;
     this.#clearInterimDeadline();
     this.res.end();
+    if (this.capture !== null) this.#captured(this.statusCode, undefined);
     this.#count(this.route !== undefined ? Decision.sandbox : this.fellBack ? Decision.fallback : Decision.baseline);
+  }
+
+  /** Starts recording this exchange (its sandbox asked for capture); the request body is tapped as undici reads it. */
+  startCapture(rule: CompiledCapture, target: Target): void {
+    const capture = new Capture(
+      rule,
+      { sandbox: this.route!.sandbox, workload: this.#ctx.workload, protocol: 'http1', method: this.req.method as string, path: this.req.url as string, target: target.address },
+      this.#opts.headers as string[],
+    );
+    this.capture = capture;
+    const tap = capture.requestBody;
+    if (tap !== null && this.#opts.body !== null) {
+      // undici resumes the body itself when it starts sending; pausing keeps our listener from starting the flow early.
+      this.req.on('data', (chunk: Buffer) => tap.push(chunk));
+      this.req.pause();
+    }
+  }
+
+  #captured(status: number, error: string | undefined): void {
+    const { record, bytes } = this.capture!.finish(status, error);
+    this.capture = null;
+    this.#ctx.reporter!.exchange(record, bytes);
   }
 
   onError(err: Error): void {
@@ -205,6 +242,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     if (this.res.headersSent) {
       // Mid-response failure: the only honest signal left is closing the client connection.
       this.#done = true;
+      if (this.capture !== null) this.#captured(this.statusCode, upstreamFailure(sandbox, false));
       this.#ctx.stats.upstreamError(upstreamFailure(sandbox, false));
       this.res.destroy(err);
       return;
@@ -250,6 +288,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       res.writeHead(this.statusCode, headers);
       res.end(body);
     }
+    if (this.capture !== null) this.#captured(this.statusCode, code);
     this.#count(Decision.error);
   }
 
@@ -267,6 +306,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
       res.writeHead(refusal.status, headers);
       res.end(refusal.body);
     }
+    if (this.capture !== null) this.#captured(refusal.status, refusal.code);
     this.#count(Decision.error);
   }
 
@@ -280,6 +320,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     if (this.pipeline !== null) this.pipeline.done(this);
     if (finished || this.#done) return;
     this.#done = true;
+    if (this.capture !== null) this.#captured(0, CLIENT_GONE.code);
     if (this.#abort !== null) this.#abort(CLIENT_GONE);
   }
 
@@ -431,6 +472,7 @@ export class Forwarder {
       handler.fail(requestProblem(req.url as string, inbound) as SidecarErrorCode);
       return;
     }
+    if (ctx.probes !== null && ctx.probes.active) ctx.probes.observe(inbound.routingKey(ctx.routingKeyName), req);
     const decision = ctx.router.decide(inbound, appPort, handler);
     if (decision === REFUSE) {
       handler.fail(handler.error as SidecarErrorCode);
@@ -444,6 +486,8 @@ export class Forwarder {
     const fork = handler.route!.key + ctx.forkOf.get(appPort)!;
     const target = handler.target as Target;
     pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, fork);
+    const capture = handler.route!.capture;
+    if (capture !== undefined && ctx.reporter !== null) handler.startCapture(capture, target);
     handler.dispatch(target.lane ? ctx.upstreams.lane(target, fork) : ctx.upstreams.sandbox(target));
   }
 }

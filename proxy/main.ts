@@ -13,6 +13,8 @@ import { RoutesFileSource } from './routes-file.js';
 import { Tunneler } from './tunnel.js';
 import { H2Forwarder } from './h2.js';
 import { Upstreams } from './upstreams.js';
+import { Reporter } from './reporter.js';
+import { ActiveProbes } from './probes.js';
 
 export interface RunningSidecar {
   readonly config: SidecarConfig;
@@ -51,6 +53,10 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     idleTimeoutMs: config.idleTimeoutMs,
     maxPools: config.maxPools,
   });
+  // Capture and the doctor report to the control plane the routes come from; with a routes file there is none.
+  const reporter = config.controlPlane === undefined ? null : new Reporter(config.controlPlane, config.workload, config.token, log);
+  const probes = reporter === null ? null : new ActiveProbes(config.workload, reporter);
+  stats.reporter = reporter?.counters ?? null;
   const accessLog = config.accessLog
     ? (h: ProxyHandler): void =>
         log.info(
@@ -70,6 +76,10 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     maxPipelined: config.maxPipelined,
     accessLog,
     forkOf: new Map(config.ports.map(({ appPort }) => [appPort, `@${config.workload}:${appPort}`])),
+    workload: config.workload,
+    reporter,
+    probes,
+    routingKeyName: config.routingKeyName,
   };
   const h2Options = {
     appHost: config.appHost,
@@ -101,7 +111,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     draining: () => draining,
   });
 
-  const source = config.routesFile !== undefined ? new RoutesFileSource(config.routesFile, routes) : await controlPlaneSource(config, routes, log);
+  const source = config.routesFile !== undefined ? new RoutesFileSource(config.routesFile, routes) : await controlPlaneSource(config, routes, log, probes!);
   await source.start();
 
   const bound = await listeners.listen(config.listenHost, config.ports);
@@ -128,6 +138,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
       log.info({ inFlight: inFlight() }, 'draining');
       const clean = await listeners.drain(config.drainTimeoutMs, inFlight);
       source.stop();
+      reporter?.stop();
       await upstreams.close();
       admin.close();
       admin.closeAllConnections();
@@ -142,10 +153,10 @@ interface RouteSource {
   stop(): void;
 }
 
-async function controlPlaneSource(config: SidecarConfig, routes: RouteState, log: pino.Logger): Promise<RouteSource> {
+async function controlPlaneSource(config: SidecarConfig, routes: RouteState, log: pino.Logger, probes: ActiveProbes): Promise<RouteSource> {
   const { ControlPlaneSubscription } = await import('./subscribe.js');
   return new ControlPlaneSubscription(
-    { url: config.controlPlane as string, token: config.token, workload: config.workload, cacheFile: config.routesCache },
+    { url: config.controlPlane as string, token: config.token, workload: config.workload, cacheFile: config.routesCache, onProbe: (p) => probes.arm(p) },
     routes,
     log,
   );

@@ -1,4 +1,5 @@
 // Sidecar counters: plain integers bumped on the hot path; proxy/prometheus.ts turns them into Prometheus text when scraped.
+import type { ReporterCounters } from './reporter.js';
 
 /** Where a request ended up; the index into `Stats.requests`. */
 export const Decision = Object.freeze({ baseline: 0, sandbox: 1, error: 2, fallback: 3 });
@@ -18,6 +19,8 @@ export class Stats {
   /** HTTP/2 connections closed for resetting streams faster than H2_RESET_RATE allows */
   h2ResetFloods = 0;
   inFlight = 0;
+  /** the traffic reporter's counters (capture, doctor); null without a control plane */
+  reporter: ReporterCounters | null = null;
   tableRevision = 0;
   tableRoutes = 0;
   tableRejected = 0;

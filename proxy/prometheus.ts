@@ -36,6 +36,13 @@ export function createRegistry(stats: Stats): Registry {
   counter(registry, 'laneway_route_table_rejected_total', 'Route tables or deltas rejected (the last good table was kept)', () => stats.tableRejected);
   counter(registry, 'laneway_route_table_updates_total', 'Route tables or deltas applied', () => stats.tableUpdates);
   counter(registry, 'laneway_tunnels_total', 'Upgrade (WebSocket) tunnels opened', () => stats.tunnels);
+  const reporter = stats.reporter;
+  if (reporter !== null) {
+    counter(registry, 'laneway_capture_records_total', 'Captured exchanges and probe sightings queued for the control plane', () => reporter.queued);
+    counter(registry, 'laneway_capture_dropped_total', 'Captured exchanges and sightings dropped (queue full or batch refused); never requests', () => reporter.dropped);
+    counter(registry, 'laneway_capture_batches_total', 'Report batches the control plane accepted', () => reporter.sent);
+    counter(registry, 'laneway_capture_batch_failures_total', 'Report batches that failed (network, timeout, refused)', () => reporter.failed);
+  }
   return registry;
 }
 

@@ -7,6 +7,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Logger } from 'pino';
 import { RouteTable, type DeleteEvent, type UpsertEvent } from '../model/route-table.js';
 import type { RouteState } from './route-state.js';
+import type { ProbeAnnouncement } from '../model/capture.js';
 
 export interface SubscriptionOptions {
   readonly url: string;
@@ -18,6 +19,8 @@ export interface SubscriptionOptions {
   readonly backoffMaxMs?: number;
   /** no bytes for this long (the control plane sends heartbeats every ≤ 15 s) → reconnect */
   readonly silenceTimeoutMs?: number;
+  /** the propagation doctor announced a probe */
+  readonly onProbe?: (probe: ProbeAnnouncement) => void;
 }
 
 class BadEventError extends Error {}
@@ -200,6 +203,14 @@ export class ControlPlaneSubscription {
           const table = event.event === 'upsert' ? state.table.withUpsert(delta as UpsertEvent) : this.#deleted(delta);
           state.replace(table, source);
           break;
+        }
+        case 'probe': {
+          // Not a route change: the propagation doctor's probe, for a few seconds (proxy/probes.ts).
+          const probe = data as Partial<ProbeAnnouncement>;
+          if (typeof probe.id === 'string' && typeof probe.key === 'string' && typeof probe.traceId === 'string' && typeof probe.until === 'number') {
+            this.#options.onProbe?.(probe as ProbeAnnouncement);
+          }
+          return;
         }
         default:
           return; // unknown event types are ignored, for forward compatibility

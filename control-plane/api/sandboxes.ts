@@ -1,4 +1,5 @@
 // The sandbox API: PUT (create-or-replace), GET one, GET all, DELETE, under /v1/sandboxes.
+import { CAPTURE_BODY_MAX_BYTES, CAPTURE_MAX_REDACTED } from '../../model/capture.js';
 import type { FastifyInstance } from 'fastify';
 import { isDnsLabel, ROUTING_KEY_RULE } from '../../core/names.js';
 import type { TargetPolicy } from '../../model/allow-targets.js';
@@ -106,6 +107,15 @@ export const SPEC_SCHEMA = {
     routingKey: { type: 'string', maxLength: 64, description: `${ROUTING_KEY_RULE}; generated (20 base32 characters) when absent` },
     ttl: { type: 'string', maxLength: 32, description: 'the sandbox is deleted this long after its last apply, e.g. 2h' },
     labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } },
+    capture: {
+      type: 'object',
+      description: 'record what the sidecars route to this sandbox (GET /v1/sandboxes/{name}/traffic); authorization, cookie, set-cookie and proxy-authorization are always redacted in the sidecar',
+      additionalProperties: false,
+      properties: {
+        bodyBytes: { type: 'integer', minimum: 0, maximum: CAPTURE_BODY_MAX_BYTES, description: 'keep the first this many bytes of each body (default 0: headers only)' },
+        redactHeaders: { type: 'array', maxItems: CAPTURE_MAX_REDACTED, items: { type: 'string', maxLength: 128 }, description: 'more header names to redact' },
+      },
+    },
     forks: {
       type: 'array',
       maxItems: LIMITS.maxForks,

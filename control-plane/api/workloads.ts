@@ -23,7 +23,12 @@ const ROUTE_SCHEMA = {
   properties: {
     key: { type: 'string' },
     sandbox: { type: 'string' },
-    targets: { type: 'object', additionalProperties: { type: 'string' }, description: 'app port → host:port' },
+    targets: { type: 'object', additionalProperties: { type: 'string' }, description: 'app port → host:port, or lane://<relay host:port> for a local fork' },
+    capture: {
+      type: 'object',
+      description: "the sandbox's spec.capture: sidecars record what they route to it",
+      properties: { bodyBytes: { type: 'integer' }, redactHeaders: { type: 'array', items: { type: 'string' } } },
+    },
   },
 } as const;
 

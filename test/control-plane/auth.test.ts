@@ -104,7 +104,7 @@ describe('tokens file and header parsing', () => {
       writeFileSync(file, text);
       return file;
     };
-    expect(() => Tokens.load(write('admin:secret-token-value\n'))).toThrow(/line 1: expected 'writer:<token>' or 'reader:<token>'/);
+    expect(() => Tokens.load(write('admin:secret-token-value\n'))).toThrow(/line 1: expected 'writer:<token>', 'sidecar:<token>' or 'reader:<token>'/);
     expect(() => Tokens.load(write('admin:secret-token-value\n'))).not.toThrow(/secret-token-value/);
     expect(() => Tokens.load(write('writer:ok-token\nreader:\n'))).toThrow(/line 2: empty/);
     expect(() => Tokens.load(write('# nothing\n\n'))).toThrow(/has no tokens/);

@@ -1,0 +1,118 @@
+// What a lane's sidecars tell the control plane: captured exchanges of a sandbox, probe sightings of the propagation
+// doctor, and the report that carries both. Shared by the sidecar (producer), the control plane and the clients. No I/O.
+import { HEADER_NAME_RE } from '../core/names.js';
+
+/** The most of each body a sandbox may ask its sidecars to keep (`spec.capture.bodyBytes`); hard maximum. */
+export const CAPTURE_BODY_MAX_BYTES = 64 * 1024;
+/** Extra header names a sandbox may add to the redaction list. */
+export const CAPTURE_MAX_REDACTED = 32;
+/** Always redacted, in the sidecar, before anything leaves the pod. */
+export const DEFAULT_REDACTED_HEADERS: readonly string[] = Object.freeze(['authorization', 'cookie', 'set-cookie', 'proxy-authorization']);
+/** What a redacted header's value becomes. */
+export const REDACTED = '[redacted]';
+
+/** A sandbox's capture settings as the route table carries them to the sidecars (`route.capture`). */
+export interface CaptureRule {
+  /** keep the first this many bytes of each body (0: headers only) */
+  readonly bodyBytes: number;
+  /** header names redacted besides DEFAULT_REDACTED_HEADERS, lower-case */
+  readonly redactHeaders: readonly string[];
+}
+
+/** A CaptureRule as the sidecar applies it: every redacted name (defaults included) in one set. */
+export interface CompiledCapture {
+  readonly bodyBytes: number;
+  readonly redact: ReadonlySet<string>;
+}
+
+export function compileCapture(rule: CaptureRule): CompiledCapture {
+  return { bodyBytes: rule.bodyBytes, redact: new Set([...DEFAULT_REDACTED_HEADERS, ...rule.redactHeaders]) };
+}
+
+/** A body kept by capture: UTF-8 text when it decodes as such, base64 otherwise. */
+export interface CapturedBody {
+  readonly encoding: 'utf8' | 'base64';
+  readonly data: string;
+  /** the body was longer than what was kept */
+  readonly truncated: boolean;
+}
+
+/** One request a sidecar routed to a sandbox's fork, and what came back. */
+export interface CapturedExchange {
+  /** epoch ms at which the sidecar received the request */
+  readonly at: number;
+  readonly sandbox: string;
+  /** the workload whose sidecar routed it (the fork stands in for it) */
+  readonly workload: string;
+  readonly protocol: 'http1' | 'h2';
+  readonly method: string;
+  readonly path: string;
+  /** the status the client got; 0 when the connection was cut before any */
+  readonly status: number;
+  /** the sidecar's error code when it answered itself (fork unreachable, timeout…) */
+  readonly error?: string;
+  readonly durationMs: number;
+  readonly target: string;
+  readonly requestHeaders: Readonly<Record<string, string>>;
+  readonly responseHeaders: Readonly<Record<string, string>>;
+  readonly requestBody?: CapturedBody;
+  readonly responseBody?: CapturedBody;
+}
+
+/** Probe keys of the propagation doctor start with this (and are valid routing keys that no route ever has). */
+export const PROBE_KEY_PREFIX = 'lwprobe';
+
+/** A request a sidecar saw while a probe was active. */
+export interface ProbeSighting {
+  readonly probe: string;
+  readonly workload: string;
+  readonly at: number;
+  /** the request carried the probe key in its baggage */
+  readonly keyed: boolean;
+  /** it carried the probe's trace id in `traceparent` (trace context propagated, baggage perhaps not) */
+  readonly traced: boolean;
+  readonly method: string;
+  readonly path: string;
+  /** the caller's address as the sidecar saw it, and the sidecar's own: they tell callers apart in a cluster */
+  readonly peer: string;
+  readonly local: string;
+}
+
+/** An active probe as pushed to every sidecar (SSE event `probe`). */
+export interface ProbeAnnouncement {
+  readonly id: string;
+  readonly key: string;
+  readonly traceId: string;
+  /** epoch ms after which sidecars stop reporting it */
+  readonly until: number;
+}
+
+/** One batch from one sidecar (`POST /v1/reports`). */
+export interface SidecarReport {
+  readonly workload: string;
+  readonly exchanges: readonly CapturedExchange[];
+  readonly sightings: readonly ProbeSighting[];
+  /** sandbox → exchanges the sidecar dropped since its last report (its buffer was full) */
+  readonly dropped: Readonly<Record<string, number>>;
+}
+
+export const REPORTS_PATH = '/v1/reports';
+/** Exchanges and sightings one report may carry. */
+export const REPORT_MAX_ITEMS = 1000;
+
+/** Why `input` is not a valid `spec.capture`, as [field path, problem], or the rule. */
+export function parseCaptureSpec(input: unknown, path: string): CaptureRule | [string, string] {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return [path, 'must be an object (e.g. {} or {"bodyBytes": 4096})'];
+  const { bodyBytes = 0, redactHeaders = [] } = input as { bodyBytes?: unknown; redactHeaders?: unknown };
+  for (const field of Object.keys(input)) if (field !== 'bodyBytes' && field !== 'redactHeaders') return [`${path}.${field}`, 'unknown field (bodyBytes, redactHeaders)'];
+  if (typeof bodyBytes !== 'number' || !Number.isSafeInteger(bodyBytes) || bodyBytes < 0 || bodyBytes > CAPTURE_BODY_MAX_BYTES) {
+    return [`${path}.bodyBytes`, `must be an integer from 0 to ${CAPTURE_BODY_MAX_BYTES}`];
+  }
+  if (!Array.isArray(redactHeaders) || redactHeaders.length > CAPTURE_MAX_REDACTED) return [`${path}.redactHeaders`, `must be a list of at most ${CAPTURE_MAX_REDACTED} header names`];
+  const redact: string[] = [];
+  for (const [i, name] of redactHeaders.entries()) {
+    if (typeof name !== 'string' || !HEADER_NAME_RE.test(name)) return [`${path}.redactHeaders[${i}]`, 'must be a header name'];
+    redact.push(name.toLowerCase());
+  }
+  return Object.freeze({ bodyBytes, redactHeaders: Object.freeze(redact) });
+}
