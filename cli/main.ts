@@ -14,6 +14,8 @@ commands:
   plan            run|validate|push|list validation plans (README "Validate a change")
   skills          export|list tagged plans as agent skills
   run             list|get|cancel server-side plan runs
+  traffic         what the sidecars captured for a sandbox: laneway traffic <sandbox> [--follow]
+  doctor          find the service that drops the routing key: laneway doctor --entry <url>
   mcp             serve the Laneway tools to coding agents over MCP (stdio)
 `;
 
@@ -30,6 +32,8 @@ const commands: Record<string, () => Promise<Command>> = {
   plan: async () => (await import('./plan.js')).runPlanCommand,
   skills: async () => (await import('./skills.js')).runSkillsCommand,
   run: async () => (await import('./run.js')).runRunCommand,
+  traffic: async () => (await import('./traffic.js')).runTrafficCommand,
+  doctor: async () => (await import('./doctor.js')).runDoctorCommand,
   mcp: async () => (await import('./mcp.js')).runMcpServer,
 };
 

@@ -5,6 +5,8 @@ import type { SandboxResource } from '../control-plane/api/sandboxes.js';
 import type { SandboxSpec } from '../control-plane/spec.js';
 import type { PlanVersion, RunFilter, RunPage, RunRecord } from '../model/plans.js';
 import type { RouteSnapshot } from '../model/route-table.js';
+import type { ProbeResult, ProbeStarted, TrafficEntry, TrafficPage, TrafficQuery } from '../model/capture.js';
+import { createParser } from 'eventsource-parser';
 import { toView, type SandboxView, type Sandboxes } from '../validate/actions/wait.js';
 import { ValidateError } from '../validate/errors.js';
 import type { ParamValue, Plan } from '../validate/plan.js';
@@ -60,6 +62,16 @@ export function forTerminal(err: unknown): unknown {
 }
 
 const segment = encodeURIComponent;
+
+/** How long a follow stream that dropped waits before it resumes. */
+export const FOLLOW_RETRY_MS = 500;
+
+function queryString(query: object): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query) as [string, unknown][]) if (value !== undefined) params.set(name, String(value));
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
 
 export class LanewayClient {
   readonly server: string;
@@ -159,6 +171,57 @@ export class LanewayClient {
   /** GET /v1/runs/:id */
   async run(id: string): Promise<Run> {
     return (await this.#call<Run>('GET', `/v1/runs/${segment(id)}`)).json;
+  }
+
+  /** GET /v1/sandboxes/:name/traffic — captured exchanges, oldest first (the newest `limit` matching). */
+  async traffic(name: string, query: TrafficQuery = {}, signal?: AbortSignal): Promise<TrafficPage> {
+    return (await this.#call<TrafficPage>('GET', `/v1/sandboxes/${segment(name)}/traffic${queryString(query)}`, undefined, signal)).json;
+  }
+
+  /**
+   * Follows GET /v1/sandboxes/:name/traffic/stream until `signal` aborts: each entry to `onEntry`,
+   * `onGap` when entries left the ring before they could be sent. A dropped stream is resumed from the
+   * last entry seen (Last-Event-ID) after a short pause; an API error (404, 401…) ends it.
+   */
+  async followTraffic(name: string, query: TrafficQuery, onEntry: (entry: TrafficEntry) => void, signal: AbortSignal, onGap?: (missed: number) => void): Promise<void> {
+    let last: number | undefined = query.after;
+    while (!signal.aborted) {
+      const headers: Record<string, string> = { accept: 'text/event-stream' };
+      if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+      if (last !== undefined) headers['last-event-id'] = String(last);
+      const { after: _after, ...rest } = query;
+      try {
+        const res = await request(`${this.server}/v1/sandboxes/${segment(name)}/traffic/stream${queryString(rest)}`, { headers, signal, bodyTimeout: 0 });
+        if (res.statusCode !== 200) {
+          const text = await res.body.text();
+          const error = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error;
+          throw new ApiError(error?.code ?? 'LANEWAY_ERR_CONTROL_PLANE', res.statusCode, error?.message ?? `HTTP ${res.statusCode}`);
+        }
+        const parser = createParser({
+          onEvent: (event) => {
+            if (event.event === 'gap') return onGap?.((JSON.parse(event.data) as { missed: number }).missed);
+            const entry = JSON.parse(event.data) as TrafficEntry;
+            last = entry.seq;
+            onEntry(entry);
+          },
+        });
+        for await (const chunk of res.body) parser.feed((chunk as Buffer).toString('utf8'));
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof ApiError) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS));
+    }
+  }
+
+  /** POST /v1/probes — a probe key, announced to every sidecar for a few seconds. */
+  async startProbe(sandbox?: string): Promise<ProbeStarted> {
+    return (await this.#call<ProbeStarted>('POST', '/v1/probes', sandbox === undefined ? {} : { sandbox })).json;
+  }
+
+  /** GET /v1/probes/:id */
+  async probe(id: string): Promise<ProbeResult> {
+    return (await this.#call<ProbeResult>('GET', `/v1/probes/${segment(id)}`)).json;
   }
 
   /** The Sandboxes the plan runner (and its `wait` action) reads, over this API. */

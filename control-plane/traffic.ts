@@ -3,7 +3,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { LRUCache } from 'lru-cache';
-import type { CapturedExchange } from '../model/capture.js';
+import type { CapturedExchange, TrafficEntry } from '../model/capture.js';
+
+export type { TrafficEntry };
 
 /** Entries one sandbox's ring keeps, at most. */
 export const TRAFFIC_RING_ENTRIES = 1000;
@@ -16,11 +18,6 @@ export const TRAFFIC_PAGE_MAX = 1000;
 export const TRAFFIC_PAGE_DEFAULT = 100;
 /** A follower with this much unsent data is cut (it resumes with Last-Event-ID). */
 const FOLLOW_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-
-/** One entry of a sandbox's traffic stream: an exchange, or a marker that some were dropped (by a sidecar or by the ring). */
-export type TrafficEntry =
-  | { readonly seq: number; readonly kind: 'exchange'; readonly exchange: CapturedExchange }
-  | { readonly seq: number; readonly kind: 'dropped'; readonly at: number; readonly workload: string; readonly count: number; readonly reason: 'sidecar-buffer-full' };
 
 interface Stored {
   readonly entry: TrafficEntry;

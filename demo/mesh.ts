@@ -130,6 +130,8 @@ export interface MeshOptions {
   readonly dataDir?: string;
   /** every child's output as it arrives (the demo's --verbose); default: kept only for error messages */
   readonly sink?: OutputSink;
+  /** service → what it carries to its downstream (demo/service.ts --propagate); default all */
+  readonly propagation?: Readonly<Record<string, 'all' | 'tracecontext' | 'none'>>;
 }
 
 export interface CallResult {
@@ -247,7 +249,7 @@ export class Mesh {
   async #startApp(name: string, sidecarPorts: Map<string, number>, port = 0): Promise<void> {
     const { child, match } = await Child.start(
       `service ${name}`,
-      [SERVICE, '--name', name, '--listen', `127.0.0.1:${port}`, ...this.#downstreamOf(name, sidecarPorts)],
+      [SERVICE, '--name', name, '--listen', `127.0.0.1:${port}`, '--propagate', this.#options.propagation?.[name] ?? 'all', ...this.#downstreamOf(name, sidecarPorts)],
       /"msg":"service listening".*"port":(\d+)/,
       { sink: this.#options.sink, group: this.#spawned },
     );

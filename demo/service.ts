@@ -9,11 +9,6 @@ import { parseArgs } from 'node:util';
 import { ROOT_CONTEXT, propagation, type Context } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 
-// The propagators an OpenTelemetry SDK installs by default (`tracecontext,baggage`). A service with a
-// full SDK gets this from NodeSDK; this demo has no tracer, so it installs them itself.
-propagation.setGlobalPropagator(
-  new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
-);
 
 export interface Reply {
   readonly service: string;
@@ -23,8 +18,25 @@ export interface Reply {
 }
 
 const { values } = parseArgs({
-  options: { name: { type: 'string' }, listen: { type: 'string', default: '127.0.0.1:0' }, call: { type: 'string' } },
+  options: { name: { type: 'string' }, listen: { type: 'string', default: '127.0.0.1:0' }, call: { type: 'string' }, propagate: { type: 'string', default: 'all' } },
 });
+
+/**
+ * What the service carries to its downstream, to show (and test) the usual ways a lane breaks:
+ * `all` — the propagators an OpenTelemetry SDK installs by default (`tracecontext,baggage`; a full SDK
+ * gets them from NodeSDK, this demo has no tracer so it installs them itself); `tracecontext` — a
+ * propagator list without baggage (OTEL_PROPAGATORS=tracecontext); `none` — no propagation at all.
+ */
+const propagate = values.propagate ?? 'all';
+if (propagate !== 'all' && propagate !== 'tracecontext' && propagate !== 'none') {
+  process.stderr.write('service: --propagate must be all, tracecontext or none\n');
+  process.exit(2);
+}
+if (propagate !== 'none') {
+  propagation.setGlobalPropagator(
+    new CompositePropagator({ propagators: propagate === 'all' ? [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] : [new W3CTraceContextPropagator()] }),
+  );
+}
 const name = values.name;
 if (name === undefined || !/^[a-z0-9-]{1,63}$/.test(name)) {
   process.stderr.write('service: --name <lowercase-name> is required\n');

@@ -116,3 +116,48 @@ export function parseCaptureSpec(input: unknown, path: string): CaptureRule | [s
   }
   return Object.freeze({ bodyBytes, redactHeaders: Object.freeze(redact) });
 }
+
+/** One entry of a sandbox's traffic stream: an exchange, or a marker that some were dropped by a sidecar whose buffer was full. */
+export type TrafficEntry =
+  | { readonly seq: number; readonly kind: 'exchange'; readonly exchange: CapturedExchange }
+  | { readonly seq: number; readonly kind: 'dropped'; readonly at: number; readonly workload: string; readonly count: number; readonly reason: 'sidecar-buffer-full' };
+
+/** GET /v1/sandboxes/:name/traffic */
+export interface TrafficPage {
+  readonly sandbox: string;
+  readonly capture: boolean;
+  readonly entries: readonly TrafficEntry[];
+  readonly oldestSeq: number | null;
+  readonly lastSeq: number;
+}
+
+/** Query of GET …/traffic and its follow stream. */
+export interface TrafficQuery {
+  readonly workload?: string;
+  /** `2xx` … `5xx`, or `error` */
+  readonly status?: string;
+  /** RFC 3339 */
+  readonly since?: string;
+  readonly after?: number;
+  readonly limit?: number;
+}
+
+/** POST /v1/probes */
+export interface ProbeStarted extends ProbeAnnouncement {
+  readonly createdAt: number;
+  readonly sandbox: string | null;
+  /** the headers the probe request must carry */
+  readonly baggage: string;
+  readonly traceparent: string;
+  /** workloads a sidecar watches right now */
+  readonly watching: readonly string[];
+}
+
+/** GET /v1/probes/:id */
+export interface ProbeResult {
+  readonly probe: ProbeAnnouncement & { readonly createdAt: number; readonly sandbox: string | null };
+  readonly sightings: readonly ProbeSighting[];
+  readonly watching: readonly string[];
+  /** the workloads the probe's sandbox forks (empty without one) */
+  readonly forks: readonly string[];
+}
