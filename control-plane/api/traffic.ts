@@ -7,7 +7,7 @@ import { REPORT_MAX_ITEMS, REPORTS_PATH, type SidecarReport } from '../../model/
 import type { Push } from '../push.js';
 import type { ProbeRegistry } from '../propagation.js';
 import type { SandboxRecord } from '../storage.js';
-import { TRAFFIC_PAGE_MAX, type TrafficFilter, type TrafficStore } from '../traffic.js';
+import { TRAFFIC_PAGE_DEFAULT, TRAFFIC_PAGE_MAX, type TrafficFilter, type TrafficStore } from '../traffic.js';
 
 /** A report body, at most (REPORT_MAX_ITEMS records with 64 KiB bodies each would not fit: the sidecar's byte cap is lower). */
 export const REPORT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -38,12 +38,13 @@ const TRAFFIC_QUERY = {
     workload: { type: 'string', maxLength: 127, description: '<namespace>/<name>: only exchanges that workload\'s sidecars routed' },
     status: { type: 'string', pattern: '^([1-5]xx|error)$', description: '2xx, 4xx, 5xx…, or error (the sidecar answered itself or the connection was cut)' },
     since: { type: 'string', maxLength: 40, description: 'entries at or after this time (RFC 3339)' },
-    after: { type: 'integer', minimum: 0, description: 'entries after this sequence number (what `seq` a previous answer ended with)' },
-    limit: { type: 'integer', minimum: 1, maximum: TRAFFIC_PAGE_MAX },
+    after: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'entries after this sequence number (what `seq` a previous answer ended with)' },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `entries to return, 1-${TRAFFIC_PAGE_MAX} (default ${TRAFFIC_PAGE_DEFAULT})` },
   },
 } as const;
 
-type TrafficQuery = { workload?: string; status?: string; since?: string; after?: number; limit?: number };
+/** Query strings are not coerced (the API's Ajv never coerces): numbers arrive as digit strings. */
+type TrafficQuery = { workload?: string; status?: string; since?: string; after?: string; limit?: string };
 
 function filterOf(query: TrafficQuery, lastEventId?: string | string[]): TrafficFilter {
   if (query.workload !== undefined && !isWorkloadName(query.workload)) throw invalidField('workload', 'must be <namespace>/<name>');
@@ -52,14 +53,16 @@ function filterOf(query: TrafficQuery, lastEventId?: string | string[]): Traffic
     sinceMs = Date.parse(query.since);
     if (Number.isNaN(sinceMs)) throw invalidField('since', `not an RFC 3339 time: '${query.since}'`);
   }
-  let afterSeq = query.after;
+  const limit = query.limit === undefined ? undefined : Number(query.limit);
+  if (limit !== undefined && (limit < 1 || limit > TRAFFIC_PAGE_MAX)) throw invalidField('limit', `must be 1-${TRAFFIC_PAGE_MAX}`);
+  let afterSeq = query.after === undefined ? undefined : Number(query.after);
   if (typeof lastEventId === 'string' && /^[0-9]{1,15}$/.test(lastEventId.trim())) afterSeq = Number(lastEventId.trim());
   return {
     ...(query.workload === undefined ? {} : { workload: query.workload }),
     ...(query.status === undefined ? {} : { statusClass: query.status === 'error' ? 0 : Number(query.status[0]) }),
     ...(sinceMs === undefined ? {} : { sinceMs }),
     ...(afterSeq === undefined ? {} : { afterSeq }),
-    ...(query.limit === undefined ? {} : { limit: query.limit }),
+    ...(limit === undefined ? {} : { limit }),
   };
 }
 

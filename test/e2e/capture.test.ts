@@ -1,0 +1,286 @@
+// Traffic capture through real processes: a control plane with tokens, a sidecar reporting through a TCP tap that records
+// (and can stall) what leaves the pod, and real upstreams for the baseline and two sandboxes' forks.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pool, request } from 'undici';
+import { startSidecar, runLaneway, type SidecarProcess } from '../helpers/processes.js';
+import { startUpstream, type Upstream } from '../helpers/servers.js';
+import { call, removeTempDirs, SseClient, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
+import { waitFor } from '../../core/poll.js';
+import { TrafficStore, TRAFFIC_RING_ENTRIES } from '../../control-plane/traffic.js';
+import type { CapturedExchange, TrafficEntry } from '../../model/capture.js';
+import { REPORT_BATCH_MAX_ITEMS, REPORT_QUEUE_MAX_ITEMS } from '../../proxy/reporter.js';
+
+const WRITER = 'writer-token-0123456789abcdef';
+const SIDECAR = 'sidecar-token-0123456789abcdef';
+const READER = 'reader-token-0123456789abcdef';
+const SECRET_AUTH = 'Bearer very-secret-credential-7f3a';
+const SECRET_COOKIE = 'session=cookie-secret-91b2';
+
+/** A TCP relay between the sidecar and the control plane: keeps every byte the sidecar sends, and can hold them back. */
+class WireTap {
+  readonly server: Server;
+  readonly sent: Buffer[] = [];
+  port = 0;
+  #paused = false;
+  readonly #held: (() => void)[] = [];
+
+  constructor(target: number) {
+    this.server = createServer((client: Socket) => {
+      const upstream = connect(target, '127.0.0.1');
+      client.on('data', (chunk: Buffer) => {
+        this.sent.push(chunk);
+        if (this.#paused) this.#held.push(() => upstream.write(chunk));
+        else upstream.write(chunk);
+      });
+      upstream.pipe(client);
+      const close = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+    });
+  }
+
+  async listen(): Promise<void> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  /** Nothing the sidecar sends reaches the control plane until resume(): its report POSTs hang. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    for (const write of this.#held.splice(0)) write();
+  }
+
+  text(): string {
+    return Buffer.concat(this.sent).toString('latin1');
+  }
+}
+
+let cp: ControlPlaneProcess;
+let tap: WireTap;
+let sidecar: SidecarProcess;
+let baseline: Upstream;
+let forkA: Upstream;
+let forkB: Upstream;
+let plain: Upstream;
+
+async function get(path: string, key: string | undefined, headers: Record<string, string> = {}, body?: string | Buffer): Promise<{ status: number; body: string }> {
+  const res = await request(`http://127.0.0.1:${sidecar.port}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { ...headers, ...(key === undefined ? {} : { baggage: `laneway=${key}` }) },
+    body: body ?? null,
+  });
+  return { status: res.statusCode, body: await res.body.text() };
+}
+
+async function traffic(name: string, query = ''): Promise<{ capture: boolean; entries: TrafficEntry[]; lastSeq: number }> {
+  const res = await call(cp.url, 'GET', `/v1/sandboxes/${name}/traffic${query}`, undefined, READER);
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+function exchanges(entries: readonly TrafficEntry[]): CapturedExchange[] {
+  return entries.flatMap((e) => (e.kind === 'exchange' ? [e.exchange] : []));
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await request(`${sidecar.admin}/metrics`)).body.text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+beforeAll(async () => {
+  const dir = tempDir('laneway-capture-');
+  const tokens = join(dir, 'tokens');
+  writeFileSync(tokens, `writer:${WRITER}\nsidecar:${SIDECAR}\nreader:${READER}\n`);
+  cp = await startControlPlane(join(dir, 'data'), ['--tokens-file', tokens, '--probe-interval', '0']);
+  tap = new WireTap(Number(new URL(cp.url).port));
+  await tap.listen();
+  [baseline, forkA, forkB, plain] = await Promise.all([startUpstream('baseline'), startUpstream('fork-a'), startUpstream('fork-b'), startUpstream('plain')]);
+  const fork = (port: number): Record<string, unknown> => ({ workload: 'default/orders', targets: { [String(baseline.port)]: `127.0.0.1:${port}` } });
+  for (const [name, key, port, capture] of [
+    ['cap-a', 'capturekeyaaaa', forkA.port, { bodyBytes: 8, redactHeaders: ['x-api-key'] }],
+    ['cap-b', 'capturekeybbbb', forkB.port, {}],
+    ['no-capture', 'capturekeyplain', plain.port, undefined],
+  ] as const) {
+    const res = await call(cp.url, 'PUT', `/v1/sandboxes/${name}`, { spec: { routingKey: key, forks: [fork(port)], ...(capture === undefined ? {} : { capture }) } }, WRITER);
+    expect(res.status).toBe(201);
+  }
+  sidecar = await startSidecar({ appPort: baseline.port, extra: ['--control-plane', `http://127.0.0.1:${tap.port}`], env: { LANEWAY_TOKEN: SIDECAR } });
+  await waitFor('the routes at the sidecar', async () => (await get('/', 'capturekeyplain')).body.includes('plain'), 10_000);
+}, 90_000);
+
+afterAll(async () => {
+  await sidecar?.stop();
+  await cp?.stop();
+  tap?.server.close();
+  await Promise.all([baseline, forkA, forkB, plain].map((u) => u?.close()));
+  removeTempDirs();
+});
+
+describe('traffic capture', () => {
+  it('records what the sidecar routes to a capturing sandbox: method, path, status, headers, first bytes of bodies', async () => {
+    const res = await get('/orders/42?full=1', 'capturekeyaaaa', { 'x-request': 'one' }, 'a request body longer than eight bytes');
+    expect(res.status).toBe(200);
+    await waitFor('the exchange at the control plane', async () => exchanges((await traffic('cap-a')).entries).some((e) => e.path === '/orders/42?full=1'), 5000);
+    const e = exchanges((await traffic('cap-a')).entries).find((x) => x.path === '/orders/42?full=1')!;
+    expect(e).toMatchObject({ sandbox: 'cap-a', workload: 'default/orders', method: 'POST', status: 200, protocol: 'http1', target: `127.0.0.1:${forkA.port}` });
+    expect(e.requestHeaders['x-request']).toBe('one');
+    expect(e.requestHeaders['laneway-fork']).toBe(`capturekeyaaaa@default/orders:${baseline.port}`);
+    expect(e.responseHeaders['x-served-by']).toBe('fork-a');
+    expect(e.requestBody).toEqual({ encoding: 'utf8', data: 'a reques', truncated: true });
+    expect(e.responseBody).toMatchObject({ encoding: 'utf8', truncated: true });
+    expect(e.durationMs).toBeGreaterThan(0);
+  });
+
+  it('redacts credentials in the sidecar: the secret values never appear on the wire to the control plane', async () => {
+    const before = tap.sent.length;
+    await get('/secret', 'capturekeyaaaa', { authorization: SECRET_AUTH, cookie: SECRET_COOKIE, 'x-api-key': 'api-key-secret-55' });
+    await waitFor('the exchange at the control plane', async () => exchanges((await traffic('cap-a')).entries).some((e) => e.path === '/secret'), 5000);
+    const wire = Buffer.concat(tap.sent.slice(before)).toString('latin1');
+    expect(wire).toContain('POST /v1/reports');
+    expect(wire).toContain('"/secret"');
+    for (const secret of [SECRET_AUTH, 'very-secret-credential', 'cookie-secret-91b2', 'api-key-secret-55']) expect(wire).not.toContain(secret);
+    const e = exchanges((await traffic('cap-a')).entries).find((x) => x.path === '/secret')!;
+    expect(e.requestHeaders).toMatchObject({ authorization: '[redacted]', cookie: '[redacted]', 'x-api-key': '[redacted]' });
+    // The fork itself got the real values: redaction is for the record, not the request.
+    expect(forkA.seen.find((s) => s.url === '/secret')!.headers.authorization).toBe(SECRET_AUTH);
+  });
+
+  it('keeps two sandboxes on one workload apart, and records nothing for a sandbox without capture', async () => {
+    await Promise.all(Array.from({ length: 30 }, (_, i) => get(`/mix/${i}`, i % 3 === 0 ? 'capturekeyaaaa' : i % 3 === 1 ? 'capturekeybbbb' : 'capturekeyplain')));
+    await get('/mix/baseline', undefined);
+    await waitFor('both sandboxes reported', async () => {
+      const [a, b] = await Promise.all([traffic('cap-a'), traffic('cap-b')]);
+      return exchanges(a.entries).filter((e) => e.path.startsWith('/mix/')).length === 10 && exchanges(b.entries).filter((e) => e.path.startsWith('/mix/')).length === 10;
+    }, 5000);
+    const a = exchanges((await traffic('cap-a')).entries).filter((e) => e.path.startsWith('/mix/'));
+    const b = exchanges((await traffic('cap-b')).entries).filter((e) => e.path.startsWith('/mix/'));
+    expect(a.every((e) => e.sandbox === 'cap-a' && Number(e.path.split('/')[2]) % 3 === 0 && e.responseHeaders['x-served-by'] === 'fork-a')).toBe(true);
+    expect(b.every((e) => e.sandbox === 'cap-b' && Number(e.path.split('/')[2]) % 3 === 1 && e.responseHeaders['x-served-by'] === 'fork-b')).toBe(true);
+    const none = await traffic('no-capture');
+    expect(none).toMatchObject({ capture: false, entries: [] });
+    // The baseline request belongs to no lane.
+    expect([...a, ...b].some((e) => e.path === '/mix/baseline')).toBe(false);
+  });
+
+  it('filters by status class and workload, and pages with after', async () => {
+    const all = await traffic('cap-b');
+    expect(all.entries.length).toBeGreaterThan(5);
+    const page = await traffic('cap-b', `?limit=3&after=${all.entries[0]!.seq}`);
+    expect(page.entries.map((e) => e.seq)).toEqual(all.entries.slice(-3).map((e) => e.seq));
+    expect(exchanges((await traffic('cap-b', '?status=2xx')).entries).length).toBe(exchanges(all.entries).length);
+    expect((await traffic('cap-b', '?status=5xx')).entries).toEqual([]);
+    expect((await traffic('cap-b', '?workload=default/payments')).entries).toEqual([]);
+    expect((await call(cp.url, 'GET', '/v1/sandboxes/cap-b/traffic?status=6xx', undefined, READER)).status).toBe(400);
+    expect((await call(cp.url, 'GET', '/v1/sandboxes/nope/traffic', undefined, READER)).status).toBe(404);
+  });
+
+  it('follows over SSE and resumes after the last entry seen (Last-Event-ID)', async () => {
+    const first = await SseClient.connect(cp.url, '/v1/sandboxes/cap-b/traffic/stream', { token: READER });
+    await get('/follow/1', 'capturekeybbbb');
+    await first.until((c) => c.events.some((e) => e.event === 'exchange' && e.data.exchange.path === '/follow/1'), 5000, '/follow/1');
+    const seen = first.events.find((e) => e.event === 'exchange' && e.data.exchange.path === '/follow/1')!;
+    first.close();
+    await get('/follow/2', 'capturekeybbbb');
+    await waitFor('the second exchange stored', async () => exchanges((await traffic('cap-b')).entries).some((e) => e.path === '/follow/2'), 5000);
+    const resumed = await SseClient.connect(cp.url, '/v1/sandboxes/cap-b/traffic/stream', { token: READER, lastEventId: seen.id! });
+    await resumed.until((c) => c.events.some((e) => e.event === 'exchange' && e.data.exchange.path === '/follow/2'), 5000, '/follow/2');
+    expect(resumed.events.filter((e) => e.event === 'exchange').map((e) => e.data.exchange.path)).toEqual(['/follow/2']);
+    resumed.close();
+  });
+
+  it('laneway traffic prints one line per exchange, and JSON lines with -o json', async () => {
+    const env = { LANEWAY_TOKEN: READER };
+    const lines = await runLaneway(['traffic', 'cap-b', '--server', cp.url, '--status', '2xx'], env);
+    expect(lines.code).toBe(0);
+    expect(lines.stdout).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  default/orders  GET /follow/2  200  [0-9.]+ ms  -> 127\\.0\\.0\\.1:${forkB.port}$`, 'm'));
+    const json = await runLaneway(['traffic', 'cap-b', '--server', cp.url, '-o', 'json', '--limit', '2'], env);
+    const entries = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as TrafficEntry);
+    expect(entries.length).toBe(2);
+    expect(entries[1]!.kind).toBe('exchange');
+    const bad = await runLaneway(['traffic', 'cap-b', '--server', cp.url, '--status', 'teapot'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--status/);
+  });
+
+  it('only sidecar and writer tokens may report; a report cannot write into a sandbox that does not fork its workload', async () => {
+    const report = { workload: 'default/payments', exchanges: [{ sandbox: 'cap-a', workload: 'default/payments', at: Date.now(), status: 200, method: 'GET', path: '/forged' }], sightings: [], dropped: {} };
+    expect((await call(cp.url, 'POST', '/v1/reports', report, READER)).status).toBe(403);
+    expect((await call(cp.url, 'POST', '/v1/reports', report)).status).toBe(401);
+    const accepted = await call(cp.url, 'POST', '/v1/reports', report, SIDECAR);
+    expect(accepted.status).toBe(202);
+    expect(accepted.body).toEqual({ accepted: 0, ignored: 1 });
+    expect(exchanges((await traffic('cap-a')).entries).some((e) => e.path === '/forged')).toBe(false);
+    expect((await call(cp.url, 'POST', '/v1/reports', { workload: 'default/orders', exchanges: 'nope', sightings: [], dropped: {} }, SIDECAR)).status).toBe(400);
+  });
+
+  it('a flood while the control plane does not answer: records are dropped and counted, never requests; a marker follows', async () => {
+    const droppedBefore = await metric('laneway_capture_dropped_total');
+    tap.pause();
+    const pool = new Pool(`http://127.0.0.1:${sidecar.port}`, { connections: 64 });
+    let ok = 0;
+    let failed = 0;
+    try {
+      const burst = async (n: number): Promise<void> => {
+        await Promise.all(
+          Array.from({ length: n }, async (_, i) => {
+            const res = await pool.request({ method: 'GET', path: `/flood/${i}`, headers: { baggage: 'laneway=capturekeybbbb' } });
+            const text = await res.body.text();
+            if (res.statusCode === 200 && text.includes('fork-b')) ok++;
+            else failed++;
+          }),
+        );
+      };
+      for (let round = 0; round < 10; round++) await burst(1000);
+    } finally {
+      await pool.close();
+    }
+    expect({ ok, failed }).toEqual({ ok: 10_000, failed: 0 });
+    const dropped = (await metric('laneway_capture_dropped_total')) - droppedBefore;
+    // The queue holds at most REPORT_QUEUE_MAX_ITEMS, one batch may have been on its way: the rest were dropped, not queued.
+    expect(dropped).toBeGreaterThanOrEqual(10_000 - REPORT_QUEUE_MAX_ITEMS - REPORT_BATCH_MAX_ITEMS);
+    expect(await metric('laneway_requests_total{decision="error",protocol="http1"}')).toBe(0);
+    tap.resume();
+    // The stalled batch times out (REPORT_TIMEOUT_MS) and is counted too; the next report carries the counts.
+    await waitFor('the drop marker', async () => (await traffic('cap-b', '?limit=1000')).entries.some((e) => e.kind === 'dropped' && e.count > 0), 20_000);
+    const marker = (await traffic('cap-b', '?limit=1000')).entries.filter((e) => e.kind === 'dropped');
+    expect(marker.reduce((n, e) => n + (e.kind === 'dropped' ? e.count : 0), 0)).toBeGreaterThanOrEqual(10_000 - REPORT_QUEUE_MAX_ITEMS - REPORT_BATCH_MAX_ITEMS);
+  }, 90_000);
+});
+
+describe('the traffic ring', () => {
+  const exchange = (i: number, bodyBytes = 0): CapturedExchange => ({
+    at: Date.now(), sandbox: 's', workload: 'default/orders', protocol: 'http1', method: 'GET', path: `/${i}`, status: 200, durationMs: 1, target: 'x:1',
+    requestHeaders: {}, responseHeaders: {}, ...(bodyBytes > 0 ? { responseBody: { encoding: 'utf8', data: 'x'.repeat(bodyBytes), truncated: false } } : {}),
+  });
+
+  it('keeps the newest entries by count and by bytes, oldest out first, sequence numbers unbroken', () => {
+    const store = new TrafficStore();
+    try {
+      for (let i = 0; i < TRAFFIC_RING_ENTRIES + 500; i++) store.addExchange('s#1', exchange(i));
+      const page = store.list('s#1', { limit: 1000 });
+      expect(page.entries.length).toBe(TRAFFIC_RING_ENTRIES);
+      expect(page.oldestSeq).toBe(501);
+      expect(page.lastSeq).toBe(TRAFFIC_RING_ENTRIES + 500);
+      // 64 KiB bodies: the byte cap (8 MiB) holds fewer than the count cap.
+      for (let i = 0; i < 200; i++) store.addExchange('big#1', exchange(i, 64 * 1024));
+      const big = store.list('big#1', { limit: 1000 });
+      expect(big.entries.length).toBeLessThan(130);
+      expect(big.entries.at(-1)!.seq).toBe(200);
+    } finally {
+      store.close();
+    }
+  });
+});
