@@ -1,5 +1,7 @@
 // `laneway mcp`: an MCP server on stdio giving coding agents sandboxes, routes, plans, skills and runs of the control plane as tools.
 import { readFileSync } from 'node:fs';
+import { runDoctor } from '../client/doctor.js';
+import { trafficLine } from './traffic.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -239,6 +241,51 @@ export const TOOLS: readonly Tool[] = [
       json(await client.listRuns({ ...(input.plan === undefined ? {} : { plan: input.plan }), ...(input.sandbox === undefined ? {} : { sandbox: input.sandbox }), ...(input.status === undefined ? {} : { status: input.status }) }, input.limit, input.after)),
   },
   {
+    name: 'sandbox_traffic',
+    description:
+      "What the sidecars routed to a sandbox's forks (the sandbox needs spec.capture, e.g. {\"capture\": {\"bodyBytes\": 2048}} in sandbox_apply): one line per exchange (time, workload, method, path, status, duration, target), or the full entries with headers (credentials redacted) and body previews with detail: true. Pass the returned lastSeq as after to read only newer ones.",
+    inputSchema: {
+      type: 'object',
+      required: ['name'],
+      additionalProperties: false,
+      properties: {
+        name: DNS_LABEL,
+        workload: { type: 'string', maxLength: 127, description: '<namespace>/<name>: only that workload' },
+        status: { type: 'string', pattern: '^([1-5]xx|error)$', description: '2xx, 4xx, 5xx… or error' },
+        after: { type: 'integer', minimum: 0, description: 'only entries after this seq' },
+        limit: { type: 'integer', minimum: 1, maximum: 1000 },
+        detail: { type: 'boolean', description: 'full entries (headers, bodies) instead of one line each' },
+      },
+    },
+    run: async (client, input) => {
+      const page = await client.traffic(input.name, {
+        ...(input.workload === undefined ? {} : { workload: input.workload }),
+        ...(input.status === undefined ? {} : { status: input.status }),
+        ...(input.after === undefined ? {} : { after: input.after }),
+        ...(input.limit === undefined ? {} : { limit: input.limit }),
+      });
+      if (input.detail === true) return json(page);
+      const head = page.capture ? `${page.entries.length} entries (lastSeq ${page.lastSeq})` : `sandbox ${input.name} does not capture traffic: add "capture": {} to its spec with sandbox_apply`;
+      return [head, ...page.entries.map((e) => trafficLine(e).trimEnd())].join('\n');
+    },
+  },
+  {
+    name: 'propagation_doctor',
+    description:
+      'Find where the routing key gets lost: sends one probe request through the mesh from the entry URL and reports, hop by hop, which workloads received the key and which call arrived at the next service without it (naming the service that does not propagate baggage, and why). Optionally says which of a sandbox\'s forked workloads the key reaches. Takes about 2 seconds.',
+    inputSchema: {
+      type: 'object',
+      required: ['entry'],
+      additionalProperties: false,
+      properties: {
+        entry: { type: 'string', maxLength: 2000, pattern: '^https?://', description: 'the entry service through its sidecar, e.g. http://web.default.svc:8080' },
+        path: { type: 'string', maxLength: 2000, pattern: '^/', description: 'path of the probe request' },
+        sandbox: DNS_LABEL,
+      },
+    },
+    run: async (client, input) => (await runDoctor(client, { entry: input.entry, ...(input.path === undefined ? {} : { path: input.path }), ...(input.sandbox === undefined ? {} : { sandbox: input.sandbox }) })).text,
+  },
+  {
     name: 'run_get',
     description: "Get a run: status (running, passed, failed, error) and, once finished, the full structured result with each step's inputs, outputs, assertion results, timing and baseline/sandbox differences.",
     inputSchema: {
@@ -266,6 +313,7 @@ const HINTS: Readonly<Record<string, string>> = {
   LANEWAY_ERR_FORBIDDEN: 'this needs a writer token in LANEWAY_TOKEN',
   LANEWAY_ERR_CONTROL_PLANE: 'start the control plane (laneway control-plane) or set LANEWAY_URL in the MCP server environment',
   LANEWAY_ERR_RUNS_BUSY: 'retry in a few seconds',
+  LANEWAY_ERR_PROBES_BUSY: 'retry propagation_doctor in a few seconds',
 };
 
 function errorText(err: unknown): string {

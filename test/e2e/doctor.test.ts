@@ -4,11 +4,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Mesh } from '../../demo/mesh.js';
 import { LanewayClient } from '../../client/api.js';
 import { analyze, runDoctor } from '../../client/doctor.js';
-import { runLaneway } from '../helpers/processes.js';
+import { CLI, runLaneway } from '../helpers/processes.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { waitFor } from '../../core/poll.js';
 import { call } from '../control-plane/helpers.js';
 import type { ProbeResult } from '../../model/capture.js';
 
 const meshes: Mesh[] = [];
+/** the mesh where every service propagates (the third test starts it) */
+let intact: Mesh;
+
+function text(result: Awaited<ReturnType<Client['callTool']>>): string {
+  return (result.content as { type: string; text: string }[]).map((c) => c.text).join('\n');
+}
 
 async function mesh(propagation: Record<string, 'all' | 'tracecontext' | 'none'>): Promise<Mesh> {
   const started = await Mesh.start({ propagation });
@@ -46,7 +55,7 @@ describe('laneway doctor', () => {
   }, 60_000);
 
   it('reports the full chain when every service propagates, exit 0; -o json is the report', async () => {
-    const m = await mesh({});
+    const m = (intact = await mesh({}));
     const out = await runLaneway(['doctor', '--entry', m.entryUrl, '--server', m.controlPlaneUrl, '-o', 'json']);
     expect(out.code).toBe(0);
     const report = JSON.parse(out.stdout);
@@ -58,7 +67,7 @@ describe('laneway doctor', () => {
   }, 60_000);
 
   it('says so when no sidecar saw the probe, and refuses bad flags with exit 2', async () => {
-    const m = meshes[meshes.length - 1]!;
+    const m = intact;
     // The control plane itself answers, with no sidecar in front: nothing sees the probe.
     const out = await runLaneway(['doctor', '--entry', `${m.controlPlaneUrl}/healthz`, '--server', m.controlPlaneUrl]);
     expect(out.code).toBe(1);
@@ -67,6 +76,35 @@ describe('laneway doctor', () => {
       const bad = await runLaneway(['doctor', ...args]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toContain(flag);
+    }
+  }, 60_000);
+});
+
+describe('MCP: propagation_doctor and sandbox_traffic', () => {
+  it('an agent finds the lane intact, captures a request into its sandbox and reads it back', async () => {
+    const m = intact;
+    const client = new Client({ name: 'laneway-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp'], env: { PATH: process.env.PATH ?? '', LANEWAY_URL: m.controlPlaneUrl }, stderr: 'pipe' }));
+    try {
+      const doctor = text(await client.callTool({ name: 'propagation_doctor', arguments: { entry: m.entryUrl, path: '/checkout' } }));
+      expect(doctor).toContain('the key reached every workload that received a call: default/web → default/orders → default/payments');
+      const fork = await m.startFork('orders', 'orders-capture');
+      const orders = m.service('orders');
+      const applied = await call(m.controlPlaneUrl, 'PUT', '/v1/sandboxes/pr-cap', { spec: { capture: {}, forks: [{ workload: orders.workload, targets: { [String(orders.appPort)]: fork.target } }] } });
+      expect(applied.status).toBe(201);
+      const key = applied.body.status.routingKey as string;
+      await waitFor('the route at orders', async () => (await m.routes('orders')).routes.some((r) => r.key === key));
+      expect((await m.call(key)).body.path).toEqual(['web', 'orders-capture', 'payments']);
+      await waitFor('the capture', async () => text(await client.callTool({ name: 'sandbox_traffic', arguments: { name: 'pr-cap' } })).includes('default/orders  GET /'), 5000);
+      const lines = text(await client.callTool({ name: 'sandbox_traffic', arguments: { name: 'pr-cap', status: '2xx' } }));
+      expect(lines).toMatch(new RegExp(`default/orders  GET / {2}200  [0-9.]+ ms  -> ${fork.target}`));
+      const detail = JSON.parse(text(await client.callTool({ name: 'sandbox_traffic', arguments: { name: 'pr-cap', detail: true } })));
+      expect(detail.entries[0].exchange.requestHeaders.baggage).toBe(`laneway=${key}`);
+      const missing = await client.callTool({ name: 'sandbox_traffic', arguments: { name: 'nope' } });
+      expect(missing.isError).toBe(true);
+      expect(text(missing)).toMatch(/LANEWAY_ERR_SANDBOX_NOT_FOUND/);
+    } finally {
+      await client.close();
     }
   }, 60_000);
 });

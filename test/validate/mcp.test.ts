@@ -42,7 +42,7 @@ describe('laneway mcp', () => {
   it('lists every tool with a precise input schema', async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(
-      ['local_lane_connect', 'local_lane_disconnect', 'plan_run', 'plans_list', 'routes_get', 'run_get', 'runs_list', 'sandbox_apply', 'sandbox_delete', 'sandbox_get', 'sandbox_list', 'skills_list'],
+      ['local_lane_connect', 'local_lane_disconnect', 'plan_run', 'plans_list', 'propagation_doctor', 'routes_get', 'run_get', 'runs_list', 'sandbox_apply', 'sandbox_delete', 'sandbox_get', 'sandbox_list', 'sandbox_traffic', 'skills_list'],
     );
     const apply = tools.find((t) => t.name === 'sandbox_apply')!;
     expect(apply.inputSchema.required).toEqual(['name', 'spec']);
