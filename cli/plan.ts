@@ -159,7 +159,8 @@ export async function runPlanCommand(argv: string[]): Promise<void> {
           // The policy needs concrete numbers and hosts: check with the parameters' defaults (and any
           // --param), and a stand-in sandbox, since no request is sent.
           const params = parseParamPairs((values.param as string[] | undefined) ?? []);
-          await prepare(plan, params, { sandboxes: { get: async (name) => ({ name, routingKey: 'validate', phase: 'Ready', targetCount: 0, waiting: [] }) }, sandbox: 'validate', policy });
+          const standIn = { get: async (name: string) => ({ name, routingKey: 'validate', phase: 'Ready' as const, targetCount: 0, waiting: [] }), traffic: async () => undefined };
+          await prepare(plan, params, { sandboxes: standIn, sandbox: 'validate', policy });
         }
         process.stdout.write(`plan ${plan.name}@${plan.version} is valid (${plan.steps.length} steps)${policy === null ? '' : ` and allowed by ${policy.source}`}\n`);
       } catch (err) {

@@ -231,6 +231,14 @@ export class LanewayClient {
         const resource = await this.findSandbox(name, signal);
         return resource === undefined ? undefined : toView(resource);
       },
+      traffic: async (name: string, query: TrafficQuery, signal?: AbortSignal): Promise<TrafficPage | undefined> => {
+        try {
+          return await this.traffic(name, query, signal);
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 404) return undefined;
+          throw err;
+        }
+      },
     };
   }
 

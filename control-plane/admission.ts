@@ -32,7 +32,7 @@ export interface InjectOptions {
   /** the laneway image, for both the sidecar and the redirect init container */
   readonly image: string;
   readonly imagePullPolicy: PullPolicy;
-  /** a Secret in the pod's namespace whose `token` key holds a reader token (env LANEWAY_TOKEN); undefined = none */
+  /** a Secret in the pod's namespace whose `token` key holds the sidecars' token (a `sidecar` role: routes and reports; a reader token routes only) (env LANEWAY_TOKEN); undefined = none */
   readonly tokenSecret: string | undefined;
 }
 

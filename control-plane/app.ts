@@ -4,7 +4,8 @@ import swagger from '@fastify/swagger';
 import { pino } from 'pino';
 import { compileAllowTargets } from '../model/allow-targets.js';
 import { accessHook, Tokens } from './auth.js';
-import { trafficApi } from './api/traffic.js';
+import { trafficApi, trafficPageOf } from './api/traffic.js';
+import type { TrafficPage, TrafficQuery } from '../model/capture.js';
 import { ProbeRegistry } from './propagation.js';
 import { TrafficStore } from './traffic.js';
 import type { ControlPlaneConfig } from './config.js';
@@ -57,6 +58,8 @@ export interface ControlPlaneServices {
   sandbox(name: string): SandboxResource | undefined;
   /** `--policy` */
   readonly policyFile: string | undefined;
+  /** a sandbox's captured traffic, as GET /v1/sandboxes/:name/traffic answers; undefined when there is no such sandbox */
+  traffic(name: string, query: TrafficQuery): TrafficPage | undefined;
 }
 
 /**
@@ -246,6 +249,10 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
       return record === undefined ? undefined : toResource(record, health);
     },
     policyFile: config.policyFile,
+    traffic: (name, query) => {
+      const record = registry.get(name);
+      return record === undefined ? undefined : trafficPageOf(traffic, record, query);
+    },
   };
   for (const extension of extensions) await extension(app, services);
   // Plain HTTP on the API listener (loopback, tests); clusters use the TLS listener from main.ts.

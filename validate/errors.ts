@@ -27,6 +27,7 @@ export const VALIDATE_ERRORS = Object.freeze({
   LANEWAY_ERR_STEP_CAPTURE: { status: 0, message: 'a capture matched nothing in the response' },
   LANEWAY_ERR_STEP_LOAD_FAILED: { status: 0, message: 'the load generator could not run against the target' },
   LANEWAY_ERR_SANDBOX_NOT_READY: { status: 0, message: 'the sandbox did not become Ready within the wait timeout' },
+  LANEWAY_ERR_CAPTURE_OFF: { status: 0, message: 'a traffic step needs the sandbox to capture traffic (spec.capture)' },
   LANEWAY_ERR_CONTROL_PLANE: { status: 0, message: 'the control plane could not be reached or refused the request' },
 } as const satisfies Record<string, ErrorSpec>);
 

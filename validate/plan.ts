@@ -1,4 +1,5 @@
 // The plan model: YAML/JSON parsing, the schema assembled from the action modules, validation that names the path of the first error, typed params. No I/O.
+import type { TrafficInput } from './actions/traffic.js';
 import { JSONPath } from 'jsonpath-plus';
 import { parseDocument } from 'yaml';
 import { ACTION_MODULES, ACTIONS, actionModule, type ActionName } from './actions/index.js';
@@ -37,6 +38,7 @@ export interface Step {
   readonly compare?: CompareInput;
   readonly load?: LoadInput;
   readonly wait?: WaitInput;
+  readonly traffic?: TrafficInput;
   readonly capture?: Readonly<Record<string, CaptureSpec>>;
   readonly assert?: readonly AssertionSpec[];
 }

@@ -208,6 +208,7 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
           signal: ctx.signal,
           sandboxes: ctx.sandboxes,
           sandbox,
+          runStartedAt: started,
           concrete,
           lane,
           backstop: (url) => backstop(ctx.policy, p.policy, url),

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isDnsLabel, isWorkloadName } from '../../core/names.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../../model/api-errors.js';
-import { REPORT_MAX_ITEMS, REPORTS_PATH, type SidecarReport } from '../../model/capture.js';
+import { REPORT_MAX_ITEMS, REPORTS_PATH, type SidecarReport, type TrafficPage, type TrafficQuery } from '../../model/capture.js';
 import type { Push } from '../push.js';
 import type { ProbeRegistry } from '../propagation.js';
 import type { SandboxRecord } from '../storage.js';
@@ -44,9 +44,9 @@ const TRAFFIC_QUERY = {
 } as const;
 
 /** Query strings are not coerced (the API's Ajv never coerces): numbers arrive as digit strings. */
-type TrafficQuery = { workload?: string; status?: string; since?: string; after?: string; limit?: string };
+type QueryString = { workload?: string; status?: string; since?: string; after?: string; limit?: string };
 
-function filterOf(query: TrafficQuery, lastEventId?: string | string[]): TrafficFilter {
+function filterOf(query: QueryString, lastEventId?: string | string[]): TrafficFilter {
   if (query.workload !== undefined && !isWorkloadName(query.workload)) throw invalidField('workload', 'must be <namespace>/<name>');
   let sinceMs: number | undefined;
   if (query.since !== undefined) {
@@ -69,6 +69,18 @@ function filterOf(query: TrafficQuery, lastEventId?: string | string[]): Traffic
 /** The ring of a sandbox that exists: keyed by its incarnation, so a re-created sandbox starts empty. */
 function laneOf(record: SandboxRecord): string {
   return `${record.name}#${record.createdAt}`;
+}
+
+/** GET …/traffic's answer. */
+export function trafficPage(traffic: TrafficStore, record: SandboxRecord, filter: TrafficFilter): TrafficPage {
+  const page = traffic.list(laneOf(record), filter);
+  return { sandbox: record.name, capture: record.spec.capture !== undefined, entries: page.entries, oldestSeq: page.oldestSeq, lastSeq: page.lastSeq };
+}
+
+/** The same, for callers inside the control plane (server-side plan runs) with the client's query type. */
+export function trafficPageOf(traffic: TrafficStore, record: SandboxRecord, query: TrafficQuery): TrafficPage {
+  const { after, limit, ...rest } = query;
+  return trafficPage(traffic, record, filterOf({ ...rest, ...(after === undefined ? {} : { after: String(after) }), ...(limit === undefined ? {} : { limit: String(limit) }) }));
 }
 
 export async function trafficApi(app: FastifyInstance, options: TrafficApiOptions): Promise<void> {
@@ -126,7 +138,7 @@ export async function trafficApi(app: FastifyInstance, options: TrafficApiOption
     },
   );
 
-  app.get<{ Params: { name: string }; Querystring: TrafficQuery }>(
+  app.get<{ Params: { name: string }; Querystring: QueryString }>(
     '/v1/sandboxes/:name/traffic',
     {
       schema: {
@@ -139,13 +151,11 @@ export async function trafficApi(app: FastifyInstance, options: TrafficApiOption
     },
     async (request) => {
       const record = existing(request.params.name);
-      const filter = filterOf(request.query);
-      const page = traffic.list(laneOf(record), filter);
-      return { sandbox: record.name, capture: record.spec.capture !== undefined, entries: page.entries, oldestSeq: page.oldestSeq, lastSeq: page.lastSeq };
+      return trafficPage(traffic, record, filterOf(request.query));
     },
   );
 
-  app.get<{ Params: { name: string }; Querystring: TrafficQuery }>(
+  app.get<{ Params: { name: string }; Querystring: QueryString }>(
     '/v1/sandboxes/:name/traffic/stream',
     {
       schema: {

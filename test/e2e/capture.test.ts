@@ -260,6 +260,42 @@ describe('traffic capture', () => {
   }, 90_000);
 });
 
+describe('the traffic plan action', () => {
+  const plan = (count: number): string => `name: payments-called
+version: "1.0.0"
+description: the fork answers, and was called exactly as often as expected
+steps:
+  - id: call
+    http: {url: "http://127.0.0.1:${sidecar.port}/plan/charge", method: POST, body: {amount: 5}}
+    assert: [{status: 200}]
+  - id: called
+    traffic: {workload: default/orders, method: POST, path: "/plan/*", count: ${count}, status: 200, timeout: 5s}
+  - id: never
+    traffic: {workload: default/orders, path: /plan/refund, count: 0, timeout: 1s}
+`;
+
+  it('passes when the fork was called exactly once with status 200, and fails naming expected and actual otherwise', async () => {
+    const dir = tempDir('laneway-traffic-plan-');
+    const env = { LANEWAY_TOKEN: WRITER };
+    writeFileSync(join(dir, 'ok.yaml'), plan(1));
+    const ok = await runLaneway(['plan', 'run', join(dir, 'ok.yaml'), '--sandbox', 'cap-b', '--server', cp.url, '-o', 'json'], env);
+    expect(ok.stderr).toBe('');
+    const result = JSON.parse(ok.stdout);
+    expect(result.verdict).toBe('pass');
+    expect(result.steps[1].outputs).toMatchObject({ count: 1, statuses: [200] });
+    expect(result.steps[1].assertions.map((a: { assertion: string }) => a.assertion)).toEqual(['traffic count == 1', 'traffic status == 200']);
+    // A second run sees only its own exchange (the ring still holds the first run's): it passes again.
+    writeFileSync(join(dir, 'two.yaml'), plan(2));
+    const two = await runLaneway(['plan', 'run', join(dir, 'two.yaml'), '--sandbox', 'cap-b', '--server', cp.url, '-o', 'json'], env);
+    expect(two.code).toBe(1);
+    const failed = JSON.parse(two.stdout);
+    expect(failed.steps[1]).toMatchObject({ verdict: 'fail', assertions: [{ assertion: 'traffic count == 2', pass: false, expected: 2, actual: 1 }, { pass: true }] });
+    // Without capture the step says why.
+    const none = await runLaneway(['plan', 'run', join(dir, 'ok.yaml'), '--sandbox', 'no-capture', '--server', cp.url, '-o', 'json'], env);
+    expect(JSON.parse(none.stdout).steps[1].error.code).toBe('LANEWAY_ERR_CAPTURE_OFF');
+  }, 60_000);
+});
+
 describe('the traffic ring', () => {
   const exchange = (i: number, bodyBytes = 0): CapturedExchange => ({
     at: Date.now(), sandbox: 's', workload: 'default/orders', protocol: 'http1', method: 'GET', path: `/${i}`, status: 200, durationMs: 1, target: 'x:1',

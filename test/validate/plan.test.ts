@@ -44,7 +44,7 @@ describe('plan validation', () => {
 
   it.each([
     ['an unknown action (no commands, ever)', base('  - id: x\n    exec: {command: ls}\n'), 'steps[0].exec: is not a known field'],
-    ['two actions in one step', base('  - id: x\n    http: {url: "http://a"}\n    wait: {}\n'), 'steps[0]: needs exactly one action of http, compare, load, wait (got http, wait)'],
+    ['two actions in one step', base('  - id: x\n    http: {url: "http://a"}\n    wait: {}\n'), 'steps[0]: needs exactly one action of http, compare, load, wait, traffic (got http, wait)'],
     ['a duplicate step id', base('  - id: x\n    wait: {}\n  - id: x\n    wait: {}\n'), "steps[1].id: 'x' is used by an earlier step"],
     ['a reference to a later step', base('  - id: a\n    http: {url: "http://h/${{ steps.b.status }}"}\n  - id: b\n    wait: {}\n'), 'steps[0].http.url: ${{ steps.b.status }} names no earlier step'],
     ['an output a step does not produce', base('  - id: a\n    http: {url: "http://h"}\n  - id: b\n    http: {url: "http://h/${{ steps.a.token }}"}\n'), 'steps[1].http.url: ${{ steps.a.token }}: step a has no output token (it has status, durationMs)'],

@@ -42,6 +42,8 @@ export interface StepRun {
   readonly signal: AbortSignal | undefined;
   readonly sandboxes: Sandboxes;
   readonly sandbox: SandboxView | null;
+  /** epoch ms the run started: what happened in the lane since then is this run's */
+  readonly runStartedAt: number;
   /** `req` with every `${{ steps.* }}` in its url, headers and body substituted */
   concrete<R extends { readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly body?: unknown }>(req: R): R;
   /** the sandbox's routing key; SANDBOX_REQUIRED without a sandbox */

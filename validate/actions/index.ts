@@ -3,10 +3,11 @@ import type { ActionModule } from './action.js';
 import { compare } from './compare.js';
 import { http } from './http.js';
 import { load } from './load.js';
+import { traffic } from './traffic.js';
 import { wait } from './wait.js';
 
 /** Adding an action: a module implementing ActionModule, an entry here, its input on `Step` (plan.ts). */
-export const ACTION_MODULES = Object.freeze({ http, compare, load, wait });
+export const ACTION_MODULES = Object.freeze({ http, compare, load, wait, traffic });
 
 export type ActionName = keyof typeof ACTION_MODULES;
 /** In table order, which is the order error messages list them in. */

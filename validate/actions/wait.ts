@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidateError } from '../errors.js';
 import type { ActionModule } from './action.js';
 import { DURATION } from './request.js';
+import type { TrafficPage, TrafficQuery } from '../../model/capture.js';
 
 export interface WaitInput {
   readonly timeout?: string | number;
@@ -24,6 +25,8 @@ export interface SandboxView {
 export interface Sandboxes {
   /** undefined when there is no such sandbox */
   get(name: string, signal?: AbortSignal): Promise<SandboxView | undefined>;
+  /** its captured traffic (the `traffic` action); undefined when there is no such sandbox */
+  traffic(name: string, query: TrafficQuery, signal?: AbortSignal): Promise<TrafficPage | undefined>;
 }
 
 /** The fields of a control plane sandbox resource (GET /v1/sandboxes/:name) the runner reads. */

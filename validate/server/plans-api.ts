@@ -1,6 +1,7 @@
 // The plans API: store tagged plan versions, list them, run one server-side and keep its result, under /v1/plans and /v1/runs.
 // A control-plane extension (cli/server.ts composes it): it reaches the control plane only through PlansServices.
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { TrafficPage, TrafficQuery } from '../../model/capture.js';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../core/errors.js';
 import { isDnsLabel } from '../../core/names.js';
@@ -21,6 +22,8 @@ export interface PlansServices {
   sandbox(name: string): SandboxResource | undefined;
   /** `--policy`: every server-side run is checked against it before its first step */
   readonly policyFile: string | undefined;
+  /** a sandbox's captured traffic (the `traffic` action), from the control plane's own ring */
+  traffic(name: string, query: TrafficQuery): TrafficPage | undefined;
 }
 
 /** One version in GET /v1/plans: what a caller needs to choose a plan (skill) and fill its parameters. */
@@ -122,7 +125,7 @@ export async function plansExtension(app: FastifyInstance, services: PlansServic
   await app.register(plansApi, services);
 }
 
-async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyFile }: PlansServices): Promise<void> {
+async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyFile, traffic }: PlansServices): Promise<void> {
   let policy: Policy | null = null;
   if (policyFile !== undefined) {
     try {
@@ -144,6 +147,7 @@ async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyF
       const resource = sandbox(name);
       return resource === undefined ? undefined : toView(resource);
     },
+    traffic: async (name, query) => traffic(name, query),
   };
   const runs = new Runs(plans, sandboxes, app.log as Logger);
   app.addHook('preClose', () => runs.stopAll());
