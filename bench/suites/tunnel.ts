@@ -2,12 +2,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pool, request } from 'undici';
+import { request } from 'undici';
+import { closedLoop } from '../lib/closed-loop.js';
 import { startUpstream, SANDBOX_BODY } from '../lib/contenders.js';
 import { WORKLOAD } from '../lib/fixtures.js';
-import { CLI, freePort, httpReady, startChild, type Child } from '../lib/procs.js';
+import { CLI, startChild, type Child } from '../lib/procs.js';
+import { createSandbox, startControlPlane, startWatchingSidecar, waitRouted } from '../lib/control-plane-lab.js';
 import { interleavedRounds } from '../lib/rounds.js';
-import { fmt, nsHistogram, percentilesUs, table, type Percentiles } from '../lib/stats.js';
+import { fmt, table, type Percentiles } from '../lib/stats.js';
 import type { BaseContext, SuiteResult } from '../lib/suite.js';
 
 /** Connections for the throughput figure, as in the HTTP throughput suite. */
@@ -29,32 +31,6 @@ interface Subject {
   readonly key: string;
 }
 
-/** Closed loop on `connections` connections for `ms`: requests/s and each request's latency; every answer must come from the fork. */
-async function drive(ctx: BaseContext, url: string, s: Subject, ms: number, connections: number): Promise<{ rate: number; latency: Percentiles }> {
-  const pool = new Pool(url, { connections, pipelining: 1 });
-  const histogram = nsHistogram();
-  const headers = { baggage: `laneway=${s.key}` };
-  const deadline = performance.now() + ms;
-  let count = 0;
-  let wrong = 0;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < deadline) {
-      const start = process.hrtime.bigint();
-      const { statusCode, body } = await pool.request({ path: '/', method: 'GET', headers });
-      const text = await body.text();
-      histogram.record(Number(process.hrtime.bigint() - start) || 1);
-      if (statusCode !== 200 || text !== SANDBOX_BODY) wrong++;
-      count++;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: connections }, worker));
-  const elapsed = performance.now() - started;
-  await pool.close();
-  if (wrong > 0) ctx.fail(`tunnel/${s.name}: ${wrong} of ${count} requests not answered 200 by the fork`);
-  return { rate: (count * 1000) / elapsed, latency: percentilesUs(histogram) };
-}
-
 export async function tunnelSuite(ctx: BaseContext): Promise<SuiteResult<{ rows: TunnelRow[] }>> {
   const dir = mkdtempSync(join(tmpdir(), 'laneway-bench-tunnel-'));
   const children: Child[] = [];
@@ -62,20 +38,9 @@ export async function tunnelSuite(ctx: BaseContext): Promise<SuiteResult<{ rows:
     const baseline = await startUpstream('baseline');
     const fork = await startUpstream('sandbox');
     children.push(baseline.child, fork.child);
-    const { child: cp, value: cpUrl } = await startChild(
-      'laneway control-plane',
-      process.execPath,
-      [CLI, 'control-plane', '--listen', '127.0.0.1:0', '--data', join(dir, 'data'), '--lane-listen', '127.0.0.1:0', '--probe-interval', '0', '--log-level', 'warn'],
-      (out) => /listening on (http:\/\/\S+:\d+)/.exec(out)?.[1],
-    );
+    const { child: cp, url: cpUrl } = await startControlPlane(dir, ['--lane-listen', '127.0.0.1:0']);
     children.push(cp);
-    const put = await request(`${cpUrl}/v1/sandboxes/bench-direct`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ spec: { routingKey: DIRECT_KEY, forks: [{ workload: WORKLOAD, targets: { [String(baseline.port)]: `127.0.0.1:${fork.port}` } }] } }),
-    });
-    await put.body.text();
-    if (put.statusCode !== 201) throw new Error(`creating the direct sandbox answered ${put.statusCode}`);
+    await createSandbox(cpUrl, 'bench-direct', { [String(baseline.port)]: `127.0.0.1:${fork.port}` }, { routingKey: DIRECT_KEY });
     // The same fork process, reached through laneway connect: only the path differs.
     const { child: lane } = await startChild(
       'laneway connect',
@@ -90,32 +55,16 @@ export async function tunnelSuite(ctx: BaseContext): Promise<SuiteResult<{ rows:
     const relabel = await request(`${cpUrl}/v1/sandboxes/bench-local`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ spec: { ...spec, routingKey: LANE_KEY } }) });
     await relabel.body.text();
 
-    const port = await freePort();
-    const adminPort = await freePort();
-    const { child: sidecar } = await startChild(
-      'laneway sidecar',
-      process.execPath,
-      [CLI, 'sidecar', '--workload', WORKLOAD, '--port', `${port}:${baseline.port}`, '--control-plane', cpUrl, '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn'],
-      () => httpReady(`http://127.0.0.1:${adminPort}/readyz`),
-    );
+    const { child: sidecar, url } = await startWatchingSidecar(baseline.port, cpUrl);
     children.push(sidecar);
-    const url = `http://127.0.0.1:${port}`;
     const subjects: Subject[] = [
       { name: 'fork-direct', key: DIRECT_KEY },
       { name: 'fork-via-tunnel', key: LANE_KEY },
     ];
     // Both routes must be in the sidecar's table before anything is measured.
-    for (const s of subjects) {
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const res = await request(url, { headers: { baggage: `laneway=${s.key}` } });
-        if ((await res.body.text()) === SANDBOX_BODY) break;
-        if (Date.now() > deadline) throw new Error(`${s.name}: the sidecar never routed to the fork`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    for (const s of subjects) await waitRouted(url, s.key, SANDBOX_BODY, s.name);
 
-    const measured = await interleavedRounds(ctx, 'tunnel', 'req/s', subjects, 'fork-direct', CONNECTIONS, (subject, ms, connections) => drive(ctx, url, subject, ms, connections));
+    const measured = await interleavedRounds(ctx, 'tunnel', 'req/s', subjects, 'fork-direct', CONNECTIONS, (subject, ms, connections) => closedLoop(ctx, url, `tunnel/${subject.name}`, subject.key, SANDBOX_BODY, ms, connections));
     const { rounds, roundMs } = measured;
     const rows: TunnelRow[] = measured.rows.map(({ rate, vsReference, ...rest }) => ({ ...rest, requestsPerSecond: rate, vsDirect: vsReference }));
     const tunnel = rows[1]!;
