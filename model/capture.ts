@@ -23,10 +23,13 @@ export interface CaptureRule {
 export interface CompiledCapture {
   readonly bodyBytes: number;
   readonly redact: ReadonlySet<string>;
+  /** the lengths of the redacted names: most header names are ruled out without lower-casing them */
+  readonly redactLengths: ReadonlySet<number>;
 }
 
 export function compileCapture(rule: CaptureRule): CompiledCapture {
-  return { bodyBytes: rule.bodyBytes, redact: new Set([...DEFAULT_REDACTED_HEADERS, ...rule.redactHeaders]) };
+  const redact = new Set([...DEFAULT_REDACTED_HEADERS, ...rule.redactHeaders]);
+  return { bodyBytes: rule.bodyBytes, redact, redactLengths: new Set([...redact].map((n) => n.length)) };
 }
 
 /** A body kept by capture: UTF-8 text when it decodes as such, base64 otherwise. */
@@ -87,10 +90,32 @@ export interface ProbeAnnouncement {
   readonly until: number;
 }
 
+/**
+ * An exchange as a sidecar reports it: headers as the flat `[name, value, …]` lists it already holds
+ * (already redacted), so the sidecar builds no objects per request; the control plane turns them into
+ * CapturedExchange's objects when it stores them.
+ */
+export type ReportedExchange = Omit<CapturedExchange, 'requestHeaders' | 'responseHeaders'> & {
+  readonly requestHeaders: readonly string[];
+  readonly responseHeaders: readonly string[];
+};
+
+/** `[name, value, name, value…]` as a lower-cased object, repeated fields joined (cookies with `; `, RFC 6265). */
+export function headerRecord(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    const name = String(pairs[i]).toLowerCase();
+    const value = String(pairs[i + 1]);
+    const previous = out[name];
+    out[name] = previous === undefined ? value : name === 'cookie' ? `${previous}; ${value}` : `${previous}, ${value}`;
+  }
+  return out;
+}
+
 /** One batch from one sidecar (`POST /v1/reports`). */
 export interface SidecarReport {
   readonly workload: string;
-  readonly exchanges: readonly CapturedExchange[];
+  readonly exchanges: readonly ReportedExchange[];
   readonly sightings: readonly ProbeSighting[];
   /** sandbox → exchanges the sidecar dropped since its last report (its buffer was full) */
   readonly dropped: Readonly<Record<string, number>>;

@@ -1,6 +1,6 @@
 // Traffic capture for sandboxes that ask for it (`spec.capture`): one exchange's record, built from what the forwarder
 // already has. Redaction happens here, in the sidecar, before a record is queued; nothing on the request path waits on it.
-import { REDACTED, type CapturedBody, type CapturedExchange, type CompiledCapture } from '../model/capture.js';
+import { REDACTED, type CapturedBody, type CapturedExchange, type CompiledCapture, type ReportedExchange } from '../model/capture.js';
 
 /** The first `limit` bytes of a body, as they pass. */
 export class BodyTap {
@@ -37,16 +37,16 @@ export class BodyTap {
   }
 }
 
-/** `[name, value, name, value…]` as a lower-cased object, repeated fields joined, redacted names replaced. */
-export function headerRecord(pairs: readonly string[], redact: ReadonlySet<string>): Record<string, string> {
-  const out: Record<string, string> = {};
+/** `pairs` with the values of redacted names replaced; the same array when nothing is redacted (the usual case). */
+export function redactPairs(pairs: readonly string[], rule: CompiledCapture): readonly string[] {
+  let out: string[] | null = null;
   for (let i = 0; i + 1 < pairs.length; i += 2) {
-    const name = pairs[i]!.toLowerCase();
-    const value = redact.has(name) ? REDACTED : pairs[i + 1]!;
-    const previous = out[name];
-    out[name] = previous === undefined ? value : name === 'cookie' ? `${previous}; ${value}` : `${previous}, ${value}`;
+    const name = pairs[i]!;
+    if (!rule.redactLengths.has(name.length) || !rule.redact.has(name.toLowerCase())) continue;
+    out ??= pairs.slice();
+    out[i + 1] = REDACTED;
   }
-  return out;
+  return out ?? pairs;
 }
 
 /** What the forwarder knows about an exchange when it routes it. */
@@ -72,24 +72,34 @@ export class Capture {
   }
 
   /** The record, and a size estimate for the reporter's byte cap. */
-  finish(status: number, error: string | undefined): { record: CapturedExchange; bytes: number } {
-    const redact = this.#rule.redact;
-    const requestBody = this.requestBody?.body();
-    const responseBody = this.responseBody?.body();
-    const record: CapturedExchange = {
-      ...this.#fields,
+  finish(status: number, error: string | undefined): { record: ReportedExchange; bytes: number } {
+    const f = this.#fields;
+    // One object literal of a fixed shape (no spreads): this runs once per captured request.
+    const record: { -readonly [K in keyof ReportedExchange]: ReportedExchange[K] } = {
       at: this.at,
+      sandbox: f.sandbox,
+      workload: f.workload,
+      protocol: f.protocol,
+      method: f.method,
+      path: f.path,
       status,
-      ...(error === undefined ? {} : { error }),
       durationMs: Math.round((performance.now() - this.#started) * 1000) / 1000,
-      requestHeaders: headerRecord(this.#requestHeaders, redact),
-      responseHeaders: headerRecord(this.responseHeaders, redact),
-      ...(requestBody === undefined ? {} : { requestBody }),
-      ...(responseBody === undefined ? {} : { responseBody }),
+      target: f.target,
+      requestHeaders: redactPairs(this.#requestHeaders, this.#rule),
+      responseHeaders: redactPairs(this.responseHeaders, this.#rule),
     };
-    let bytes = 256 + this.#fields.path.length + (this.requestBody?.size ?? 0) * 1.4 + (this.responseBody?.size ?? 0) * 1.4;
-    for (const s of this.#requestHeaders) bytes += s.length + 4;
-    for (const s of this.responseHeaders) bytes += s.length + 4;
+    if (error !== undefined) record.error = error;
+    let bytes = 256 + f.path.length + 48 * (this.#requestHeaders.length + this.responseHeaders.length);
+    if (this.requestBody !== null) {
+      const body = this.requestBody.body();
+      if (body !== undefined) record.requestBody = body;
+      bytes += this.requestBody.size * 1.4;
+    }
+    if (this.responseBody !== null) {
+      const body = this.responseBody.body();
+      if (body !== undefined) record.responseBody = body;
+      bytes += this.responseBody.size * 1.4;
+    }
     return { record, bytes: Math.ceil(bytes) };
   }
 }

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
 import { FORK_HEADER } from '../core/constants.js';
 import { HOPS_HEADER, InboundHeaders, MAX_REQUEST_HEADER_BYTES, type HeaderRules } from './headers.js';
+import { Capture } from './capture.js';
+import type { Reporter } from './reporter.js';
 import { FALLBACK_HEADER, mayFallBack, setH2ForwardingHeaders, upstreamFailure, upstreamFailureOf } from './outcome.js';
 import { Decision, type Stats } from './metrics.js';
 import { REFUSE, SANDBOX, type Router, type Routed } from './router.js';
@@ -82,6 +84,9 @@ export interface H2Context {
   readonly fallbackToBaseline: boolean;
   /** app port → the end of the `laneway-fork` value (`@<workload>:<port>`) */
   readonly forkOf: ReadonlyMap<number, string>;
+  readonly workload: string;
+  /** where captured exchanges go; null without a control plane */
+  readonly reporter: Reporter | null;
 }
 
 /** One multiplexed HTTP/2 session per upstream origin; replaced when it closes or receives GOAWAY. */
@@ -236,6 +241,18 @@ export class H2Forwarder {
       return;
     }
     this.inFlight++;
+    // Capture (the sandbox asked for it): headers, status, trailers and time; bodies are HTTP/1.1's only.
+    const rule = sandbox ? routed.route!.capture : undefined;
+    let capture: Capture | null = null;
+    let captureStatus = 0;
+    let captureError: string | undefined;
+    if (rule !== undefined && ctx.reporter !== null) {
+      capture = new Capture(
+        { ...rule, bodyBytes: 0 },
+        { sandbox: routed.route!.sandbox, workload: ctx.workload, protocol: 'h2', method: String(out[':method']), path: String(out[':path']), target: target!.address },
+        h2Pairs(out),
+      );
+    }
     let responded = false;
     let finished = false;
     let deadlinePassed = false;
@@ -251,6 +268,11 @@ export class H2Forwarder {
       clearTimeout(deadline);
       this.inFlight--;
       ctx.stats.h2Requests[decisionIndex]!++;
+      if (capture !== null) {
+        const { record, bytes } = capture.finish(captureStatus, captureError ?? (decisionIndex === Decision.error ? 'LANEWAY_ERR_SANDBOX_UNREACHABLE' : undefined));
+        ctx.reporter!.exchange(record, bytes);
+        capture = null;
+      }
     };
 
     upstream.on('response', (resHeaders, resFlags) => {
@@ -262,6 +284,10 @@ export class H2Forwarder {
       }
       if (sandbox) headersOut['laneway-sandbox'] = routed.route!.sandbox;
       else if (fellBack) headersOut[FALLBACK_HEADER] = '1';
+      if (capture !== null) {
+        captureStatus = Number(resHeaders[':status']);
+        capture.responseHeaders = h2Pairs(headersOut);
+      }
       if (stream.destroyed) return;
       if ((resFlags & NGHTTP2_FLAG_END_STREAM) !== 0) {
         // Trailers-only response (how gRPC reports most errors): status lives in these headers.
@@ -275,6 +301,8 @@ export class H2Forwarder {
     upstream.on('trailers', (t) => {
       trailers = {};
       for (const name in t) trailers[name] = t[name];
+      // gRPC's status is in the trailers: the record keeps them with the response headers.
+      if (capture !== null) capture.responseHeaders = [...capture.responseHeaders, ...h2Pairs(trailers)];
     });
     // No upstream trailers: end the stream with empty ones (a DATA frame with END_STREAM). Closing it
     // with RST_STREAM(NO_ERROR) instead left clients whose request body ended in a DATA frame waiting
@@ -323,6 +351,8 @@ export class H2Forwarder {
         const errorCode = upstreamFailureOf(sandbox, failure);
         ctx.stats.upstreamError(errorCode);
         this.#fail(stream, routed, errorCode, grpc);
+        captureError = errorCode;
+        captureStatus = grpc ? 200 : SIDECAR_ERRORS[errorCode].status;
         finish(Decision.error);
         return;
       }
@@ -367,4 +397,15 @@ export class H2Forwarder {
     this.#pool.close();
     this.server.close();
   }
+}
+
+/** HTTP/2 headers as the capture's `[name, value, …]` list (pseudo-headers kept: `:path`, `:status` say what happened). */
+function h2Pairs(headers: OutgoingHttpHeaders): string[] {
+  const pairs: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    pairs.push(name, Array.isArray(value) ? value.join(', ') : String(value));
+  }
+  return pairs;
 }

@@ -4,7 +4,7 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
-import { REPORTS_PATH, type CapturedExchange, type ProbeSighting, type SidecarReport } from '../model/capture.js';
+import { REPORTS_PATH, type ReportedExchange, type ProbeSighting, type SidecarReport } from '../model/capture.js';
 
 /** Records (exchanges + sightings) waiting to be sent, at most. */
 export const REPORT_QUEUE_MAX_ITEMS = 2000;
@@ -36,7 +36,7 @@ export class Reporter {
   readonly #log: Logger;
   /** one connection: batches go one at a time, in order */
   readonly #agent: Agent;
-  #exchanges: CapturedExchange[] = [];
+  #exchanges: ReportedExchange[] = [];
   #sightings: ProbeSighting[] = [];
   #bytes = 0;
   /** sandbox → exchanges dropped since the last batch that was sent */
@@ -55,7 +55,7 @@ export class Reporter {
   }
 
   /** Queues an exchange, or drops it (counted for its sandbox) when the queue is full. */
-  exchange(record: CapturedExchange, bytes: number): void {
+  exchange(record: ReportedExchange, bytes: number): void {
     if (this.#full(bytes)) {
       this.counters.dropped++;
       this.#dropped.set(record.sandbox, (this.#dropped.get(record.sandbox) ?? 0) + 1);

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isDnsLabel, isWorkloadName } from '../../core/names.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../../model/api-errors.js';
-import { REPORT_MAX_ITEMS, REPORTS_PATH, type SidecarReport, type TrafficPage, type TrafficQuery } from '../../model/capture.js';
+import { headerRecord, REPORT_MAX_ITEMS, REPORTS_PATH, type SidecarReport, type TrafficPage, type TrafficQuery } from '../../model/capture.js';
 import type { Push } from '../push.js';
 import type { ProbeRegistry } from '../propagation.js';
 import type { SandboxRecord } from '../storage.js';
@@ -26,7 +26,19 @@ const REPORT_SCHEMA = {
   required: ['workload', 'exchanges', 'sightings', 'dropped'],
   properties: {
     workload: { type: 'string', maxLength: 127 },
-    exchanges: { type: 'array', maxItems: REPORT_MAX_ITEMS, items: { type: 'object', required: ['sandbox', 'at', 'status', 'method', 'path'], properties: { sandbox: { type: 'string', maxLength: 63 } } } },
+    exchanges: {
+      type: 'array',
+      maxItems: REPORT_MAX_ITEMS,
+      items: {
+        type: 'object',
+        required: ['sandbox', 'at', 'status', 'method', 'path', 'requestHeaders', 'responseHeaders'],
+        properties: {
+          sandbox: { type: 'string', maxLength: 63 },
+          requestHeaders: { type: 'array', maxItems: 1000, items: { type: 'string' } },
+          responseHeaders: { type: 'array', maxItems: 1000, items: { type: 'string' } },
+        },
+      },
+    },
     sightings: { type: 'array', maxItems: REPORT_MAX_ITEMS, items: { type: 'object', required: ['probe', 'at', 'keyed', 'traced'], properties: { probe: { type: 'string', maxLength: 64 } } } },
     dropped: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
   },
@@ -122,7 +134,7 @@ export async function trafficApi(app: FastifyInstance, options: TrafficApiOption
           ignored++;
           continue;
         }
-        traffic.addExchange(laneOf(record), exchange);
+        traffic.addExchange(laneOf(record), { ...exchange, requestHeaders: headerRecord(exchange.requestHeaders), responseHeaders: headerRecord(exchange.responseHeaders) });
         accepted++;
       }
       for (const [name, count] of Object.entries(report.dropped)) {
