@@ -39,7 +39,8 @@ export function createRegistry(stats: Stats): Registry {
   const reporter = stats.reporter;
   if (reporter !== null) {
     counter(registry, 'laneway_capture_records_total', 'Captured exchanges and probe sightings queued for the control plane', () => reporter.queued);
-    counter(registry, 'laneway_capture_dropped_total', 'Captured exchanges and sightings dropped (queue full or batch refused); never requests', () => reporter.dropped);
+    counter(registry, 'laneway_capture_dropped_total', 'Captured exchanges and sightings dropped because the queue was full; never requests', () => reporter.dropped);
+    counter(registry, 'laneway_capture_lost_total', 'Queued exchanges and sightings lost with a batch the control plane did not accept', () => reporter.lost);
     counter(registry, 'laneway_capture_batches_total', 'Report batches the control plane accepted', () => reporter.sent);
     counter(registry, 'laneway_capture_batch_failures_total', 'Report batches that failed (network, timeout, refused)', () => reporter.failed);
   }

@@ -20,8 +20,10 @@ export const REPORT_TIMEOUT_MS = 5000;
 export interface ReporterCounters {
   /** records queued */
   queued: number;
-  /** records dropped: queue full, or their batch failed */
+  /** records dropped because the queue was full (never queued) */
   dropped: number;
+  /** queued records lost with a batch that failed */
+  lost: number;
   /** batches the control plane accepted */
   sent: number;
   /** batches that failed (network, timeout, refused) */
@@ -29,7 +31,7 @@ export interface ReporterCounters {
 }
 
 export class Reporter {
-  readonly counters: ReporterCounters = { queued: 0, dropped: 0, sent: 0, failed: 0 };
+  readonly counters: ReporterCounters = { queued: 0, dropped: 0, lost: 0, sent: 0, failed: 0 };
   readonly #url: URL;
   readonly #workload: string;
   readonly #token: string | undefined;
@@ -116,7 +118,7 @@ export class Reporter {
         this.counters.sent++;
       } else {
         this.counters.failed++;
-        this.counters.dropped += exchanges.length + sightings.length;
+        this.counters.lost += exchanges.length + sightings.length;
         for (const e of exchanges) this.#dropped.set(e.sandbox, (this.#dropped.get(e.sandbox) ?? 0) + 1);
         for (const [sandbox, n] of Object.entries(dropped)) this.#dropped.set(sandbox, (this.#dropped.get(sandbox) ?? 0) + n);
         if (error !== this.#lastRefusal) {
@@ -124,7 +126,8 @@ export class Reporter {
           this.#log.warn({ err: error }, 'traffic report not accepted by the control plane; records dropped');
         }
       }
-      if (this.queueLength > 0 || (error === null && this.#dropped.size > 0)) {
+      // Drop counts go out too (the stream's marker), retried like records when the control plane is away.
+      if (this.queueLength > 0 || this.#dropped.size > 0) {
         this.#timer = setTimeout(() => this.#flush(), error === null ? 0 : REPORT_FLUSH_MS * 5);
         this.#timer.unref();
       }

@@ -116,14 +116,14 @@ describe('reading sightings', () => {
     watching: [],
     forks: [],
   });
-  const seen = (workload: string, at: number, keyed: boolean, peer = '10.0.0.9', local = '10.0.0.1'): ProbeResult['sightings'][number] => ({
+  const seen = (workload: string, at: number, keyed: boolean, peer = '127.0.0.9', local = '127.0.0.1'): ProbeResult['sightings'][number] => ({
     probe: 'p', workload, at, keyed, traced: false, method: 'GET', path: '/', peer, local,
   });
 
   it('blames the caller by address when pod addresses tell callers apart (fan-out)', () => {
-    // web (10.0.0.1) calls orders (10.0.0.2) and search (10.0.0.3); orders calls payments without the key.
+    // web (127.0.0.1) calls orders (127.0.0.2) and search (127.0.0.3); orders calls payments without the key (pod addresses, only parsed here).
     const report = analyze(
-      result([seen('a/web', 1, true, '10.9.9.9', '10.0.0.1'), seen('a/orders', 2, true, '10.0.0.1', '10.0.0.2'), seen('a/search', 3, true, '10.0.0.1', '10.0.0.3'), seen('a/payments', 4, false, '10.0.0.2', '10.0.0.4')]),
+      result([seen('a/web', 1, true, '127.9.9.9', '127.0.0.1'), seen('a/orders', 2, true, '127.0.0.1', '127.0.0.2'), seen('a/search', 3, true, '127.0.0.1', '127.0.0.3'), seen('a/payments', 4, false, '127.0.0.2', '127.0.0.4')]),
       'http://x',
       200,
     );
