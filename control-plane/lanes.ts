@@ -307,23 +307,29 @@ export class LaneRelay {
     );
   }
 
+  /** The CONNECT stream down the tunnel for a sidecar's raw connection (`kind`), or undefined once `socket` got the refusal. */
+  #openRaw(req: IncomingMessage, socket: Duplex, kind: 'tcp' | 'upgrade'): ReturnType<Tunnel['open']> {
+    socket.on('error', () => {});
+    const lane = this.#resolve(req.headers[FORK_HEADER]);
+    if ('error' in lane) return void refuseSocket(socket, lane.error, lane.message);
+    let stream;
+    try {
+      stream = lane.tunnel.open({ ':method': 'CONNECT', ':authority': 'local', [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: kind });
+    } catch {
+      return void refuseSocket(socket, 'LANEWAY_ERR_LANE_DISCONNECTED');
+    }
+    if (stream === undefined) refuseSocket(socket, 'LANEWAY_ERR_LANE_BUSY');
+    return stream;
+  }
+
   /**
    * A sidecar's connection for a local fork (proxy/lane-dial.ts): CONNECT names the fork; once the
    * laptop has connected to its local service, the connection is a byte tunnel over one stream and
    * the sidecar speaks HTTP/1.1 through it. Refusals are JSON errors, as the sidecar's own.
    */
   #onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => {});
-    const lane = this.#resolve(req.headers[FORK_HEADER]);
-    if ('error' in lane) return refuseSocket(socket, lane.error, lane.message);
-    let stream;
-    try {
-      stream = lane.tunnel.open({ ':method': 'CONNECT', ':authority': 'local', [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'tcp' });
-    } catch {
-      return refuseSocket(socket, 'LANEWAY_ERR_LANE_DISCONNECTED');
-    }
-    if (stream === undefined) return refuseSocket(socket, 'LANEWAY_ERR_LANE_BUSY');
-    const tunnelled = stream;
+    const tunnelled = this.#openRaw(req, socket, 'tcp');
+    if (tunnelled === undefined) return;
     let established = false;
     tunnelled.on('error', () => {});
     socket.once('close', () => tunnelled.destroy());
@@ -359,16 +365,8 @@ export class LaneRelay {
 
   /** A WebSocket (or other) upgrade to a local fork: one CONNECT stream carrying the raw bytes both ways. */
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => {});
-    const lane = this.#resolve(req.headers[FORK_HEADER]);
-    if ('error' in lane) return refuseSocket(socket, lane.error, lane.message);
-    let stream;
-    try {
-      stream = lane.tunnel.open({ ':method': 'CONNECT', ':authority': 'local', [FORK_HEADER]: lane.fork, [LANE_KIND_HEADER]: 'upgrade' });
-    } catch {
-      return refuseSocket(socket, 'LANEWAY_ERR_LANE_DISCONNECTED');
-    }
-    if (stream === undefined) return refuseSocket(socket, 'LANEWAY_ERR_LANE_BUSY');
+    const stream = this.#openRaw(req, socket, 'upgrade');
+    if (stream === undefined) return;
     stream.on('error', () => socket.destroy());
     socket.on('close', () => stream.destroy());
     stream.on('close', () => socket.destroy());

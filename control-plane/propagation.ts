@@ -41,12 +41,6 @@ export class ProbeRegistry {
     return probe;
   }
 
-  /** Probes still active (what a sidecar that connects now must be told). */
-  active(): Probe[] {
-    const now = Date.now();
-    return [...this.#probes.values()].map((p) => p.probe).filter((p) => p.until > now);
-  }
-
   /** Records a sidecar's sighting of an active probe (a second of grace for reports in flight); false when it is not one. */
   sighting(sighting: ProbeSighting): boolean {
     const entry = this.#probes.get(sighting.probe);

@@ -63,12 +63,14 @@ export class Capture {
   readonly requestBody: BodyTap | null;
   readonly responseBody: BodyTap | null;
 
-  constructor(rule: CompiledCapture, fields: CaptureFields, requestHeaders: readonly string[]) {
+  /** `bodies` false: headers only, whatever the rule asks (HTTP/2 keeps no body previews). */
+  constructor(rule: CompiledCapture, fields: CaptureFields, requestHeaders: readonly string[], bodies = true) {
     this.#rule = rule;
     this.#fields = fields;
     this.#requestHeaders = requestHeaders;
-    this.requestBody = rule.bodyBytes > 0 ? new BodyTap(rule.bodyBytes) : null;
-    this.responseBody = rule.bodyBytes > 0 ? new BodyTap(rule.bodyBytes) : null;
+    const bodyBytes = bodies ? rule.bodyBytes : 0;
+    this.requestBody = bodyBytes > 0 ? new BodyTap(bodyBytes) : null;
+    this.responseBody = bodyBytes > 0 ? new BodyTap(bodyBytes) : null;
   }
 
   /** The record, and a size estimate for the reporter's byte cap. */

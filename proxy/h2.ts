@@ -248,9 +248,10 @@ export class H2Forwarder {
     let captureError: string | undefined;
     if (rule !== undefined && ctx.reporter !== null) {
       capture = new Capture(
-        { ...rule, bodyBytes: 0 },
+        rule,
         { sandbox: routed.route!.sandbox, workload: ctx.workload, protocol: 'h2', method: String(out[':method']), path: String(out[':path']), target: target!.address },
         h2Pairs(out),
+        false,
       );
     }
     let responded = false;

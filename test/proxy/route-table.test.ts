@@ -5,7 +5,7 @@ import { parseHostPort, parseTarget, RouteTable, RouteTableError, validateSnapsh
 const good = {
   workload: 'default/orders',
   revision: 7,
-  routes: [{ key: 'k7f3q2', sandbox: 'pr-42', targets: { '8080': '10.1.2.3:8080' } }],
+  routes: [{ key: 'k7f3q2', sandbox: 'pr-42', targets: { '8080': '127.0.0.2:8080' } }],
 };
 
 function errorPath(input: unknown): string {
@@ -58,7 +58,7 @@ describe('RouteTable', () => {
     const table = RouteTable.parse(good);
     const route = table.lookup('k7f3q2');
     expect(route?.sandbox).toBe('pr-42');
-    expect(route?.targets.get(8080)).toEqual({ host: '10.1.2.3', port: 8080, address: '10.1.2.3:8080', lane: false });
+    expect(route?.targets.get(8080)).toEqual({ host: '127.0.0.2', port: 8080, address: '127.0.0.2:8080', lane: false });
     expect(route?.targets.get(9090)).toBeUndefined();
     expect(table.lookup('unknown')).toBeUndefined();
   });
