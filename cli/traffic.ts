@@ -28,7 +28,10 @@ const USAGE = `usage: laneway traffic <sandbox> [--follow] [--workload ns/name] 
 
 /** One exchange (or drop marker) as one line. */
 export function trafficLine(entry: TrafficEntry): string {
-  if (entry.kind === 'dropped') return `${clock(entry.at)}  ${entry.workload}  ${entry.count} exchange(s) dropped: the sidecar's capture buffer was full\n`;
+  if (entry.kind === 'dropped') {
+    const why = entry.reason === 'invalid-record' ? `${entry.count} record(s) invalid: the sidecar sent something that is not an exchange` : `${entry.count} exchange(s) dropped: the sidecar's capture buffer was full`;
+    return `${clock(entry.at)}  ${entry.workload}  ${why}\n`;
+  }
   const e = entry.exchange;
   const status = e.status === 0 ? '---' : String(e.status);
   const error = e.error === undefined ? '' : `  ${e.error}`;

@@ -93,7 +93,7 @@ export interface ProbeAnnouncement {
 /**
  * An exchange as a sidecar reports it: headers as the flat `[name, value, …]` lists it already holds
  * (already redacted), so the sidecar builds no objects per request; the control plane turns them into
- * CapturedExchange's objects when it stores them.
+ * CapturedExchange's objects when they are read.
  */
 export type ReportedExchange = Omit<CapturedExchange, 'requestHeaders' | 'responseHeaders'> & {
   readonly requestHeaders: readonly string[];
@@ -112,18 +112,88 @@ export function headerRecord(pairs: readonly string[]): Record<string, string> {
   return out;
 }
 
-/** One batch from one sidecar (`POST /v1/reports`). */
-export interface SidecarReport {
+/** The API's shape of a reported exchange (header objects built here, on the way out). */
+export function capturedExchange(reported: ReportedExchange): CapturedExchange {
+  return { ...reported, requestHeaders: headerRecord(reported.requestHeaders), responseHeaders: headerRecord(reported.responseHeaders) };
+}
+
+/** What a sidecar's report carries besides its exchanges: its first line. */
+export interface ReportHead {
   readonly workload: string;
-  readonly exchanges: readonly ReportedExchange[];
   readonly sightings: readonly ProbeSighting[];
   /** sandbox → exchanges the sidecar dropped since its last report (its buffer was full) */
   readonly dropped: Readonly<Record<string, number>>;
 }
 
 export const REPORTS_PATH = '/v1/reports';
+/**
+ * A report's wire format: newline-delimited JSON. The first line is the ReportHead; each further line is one
+ * ReportedExchange whose first field is `sandbox`. The control plane files each line under its sandbox by that
+ * prefix and keeps the line as it came: exchanges are parsed (and checked) when they are read, not at ingest,
+ * because most leave the ring unread and the parse is what ingest would cost.
+ */
+export const REPORT_CONTENT_TYPE = 'application/x-ndjson';
 /** Exchanges and sightings one report may carry. */
 export const REPORT_MAX_ITEMS = 1000;
+/** One exchange line, at most (64 KiB body previews twice, base64, plus headers). */
+export const REPORT_MAX_LINE_CHARS = 512 * 1024;
+const EXCHANGE_PREFIX = '{"sandbox":"';
+
+/** A report's body: the head, then `exchanges`, each the JSON of a ReportedExchange whose first key is `sandbox`. */
+export function reportBody(head: ReportHead, exchanges: readonly string[]): string {
+  return exchanges.length === 0 ? JSON.stringify(head) : `${JSON.stringify(head)}\n${exchanges.join('\n')}`;
+}
+
+/** The sandbox an exchange line (JSON of a ReportedExchange, `sandbox` first) is for. */
+export function exchangeLineSandbox(line: string): string {
+  return line.slice(EXCHANGE_PREFIX.length, line.indexOf('"', EXCHANGE_PREFIX.length));
+}
+
+/** The exchange lines of one sandbox in a report, not yet parsed. */
+export interface ExchangeLines {
+  readonly lines: string[];
+  /** their length in characters, together */
+  chars: number;
+}
+
+export class ReportFormatError extends Error {}
+
+/**
+ * A report's head (parsed, not yet checked) and its exchange lines by the sandbox each names first; `malformed`
+ * counts lines that are not an exchange (too long, or not starting with the sandbox). The lines are slices of
+ * `body`. Throws ReportFormatError when the head is not JSON or there are too many lines.
+ */
+export function splitReport(body: string): { head: unknown; bySandbox: Map<string, ExchangeLines>; malformed: number } {
+  let end = body.indexOf('\n');
+  if (end === -1) end = body.length;
+  let head: unknown;
+  try {
+    head = JSON.parse(body.slice(0, end));
+  } catch (err) {
+    throw new ReportFormatError(`line 1 is not JSON: ${(err as Error).message}`);
+  }
+  const bySandbox = new Map<string, ExchangeLines>();
+  let count = 0;
+  let malformed = 0;
+  for (let start = end + 1; start < body.length; start = end + 1) {
+    end = body.indexOf('\n', start);
+    if (end === -1) end = body.length;
+    if (end === start) continue;
+    if (++count > REPORT_MAX_ITEMS) throw new ReportFormatError(`more than ${REPORT_MAX_ITEMS} exchanges`);
+    const nameStart = start + EXCHANGE_PREFIX.length;
+    const nameEnd = end - start > REPORT_MAX_LINE_CHARS || !body.startsWith(EXCHANGE_PREFIX, start) ? -1 : body.indexOf('"', nameStart);
+    if (nameEnd === -1 || nameEnd >= end || nameEnd - nameStart > 63) {
+      malformed++;
+      continue;
+    }
+    const sandbox = body.slice(nameStart, nameEnd);
+    let group = bySandbox.get(sandbox);
+    if (group === undefined) bySandbox.set(sandbox, (group = { lines: [], chars: 0 }));
+    group.lines.push(body.slice(start, end));
+    group.chars += end - start;
+  }
+  return { head, bySandbox, malformed };
+}
 
 /** Why `input` is not a valid `spec.capture`, as [field path, problem], or the rule. */
 export function parseCaptureSpec(input: unknown, path: string): CaptureRule | [string, string] {
@@ -145,7 +215,10 @@ export function parseCaptureSpec(input: unknown, path: string): CaptureRule | [s
 /** One entry of a sandbox's traffic stream: an exchange, or a marker that some were dropped by a sidecar whose buffer was full. */
 export type TrafficEntry =
   | { readonly seq: number; readonly kind: 'exchange'; readonly exchange: CapturedExchange }
-  | { readonly seq: number; readonly kind: 'dropped'; readonly at: number; readonly workload: string; readonly count: number; readonly reason: 'sidecar-buffer-full' };
+  | { readonly seq: number; readonly kind: 'dropped'; readonly at: number; readonly workload: string; readonly count: number; readonly reason: DropReason };
+
+/** Why exchanges are missing from a stream: the sidecar's buffer was full, or it sent a record that is not a valid exchange. */
+export type DropReason = 'sidecar-buffer-full' | 'invalid-record';
 
 /** GET /v1/sandboxes/:name/traffic */
 export interface TrafficPage {

@@ -73,13 +73,14 @@ export class Capture {
     this.responseBody = bodyBytes > 0 ? new BodyTap(bodyBytes) : null;
   }
 
-  /** The record, and a size estimate for the reporter's byte cap. */
-  finish(status: number, error: string | undefined): { record: ReportedExchange; bytes: number } {
+  /** The record the reporter ships. */
+  finish(status: number, error: string | undefined): ReportedExchange {
     const f = this.#fields;
     // One object literal of a fixed shape (no spreads): this runs once per captured request.
+    // `sandbox` first: the control plane files each record by its line's prefix (see splitReport).
     const record: { -readonly [K in keyof ReportedExchange]: ReportedExchange[K] } = {
-      at: this.at,
       sandbox: f.sandbox,
+      at: this.at,
       workload: f.workload,
       protocol: f.protocol,
       method: f.method,
@@ -91,17 +92,10 @@ export class Capture {
       responseHeaders: redactPairs(this.responseHeaders, this.#rule),
     };
     if (error !== undefined) record.error = error;
-    let bytes = 256 + f.path.length + 48 * (this.#requestHeaders.length + this.responseHeaders.length);
-    if (this.requestBody !== null) {
-      const body = this.requestBody.body();
-      if (body !== undefined) record.requestBody = body;
-      bytes += this.requestBody.size * 1.4;
-    }
-    if (this.responseBody !== null) {
-      const body = this.responseBody.body();
-      if (body !== undefined) record.responseBody = body;
-      bytes += this.responseBody.size * 1.4;
-    }
-    return { record, bytes: Math.ceil(bytes) };
+    const requestBody = this.requestBody?.body();
+    if (requestBody !== undefined) record.requestBody = requestBody;
+    const responseBody = this.responseBody?.body();
+    if (responseBody !== undefined) record.responseBody = responseBody;
+    return record;
   }
 }

@@ -229,9 +229,9 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
   }
 
   #captured(status: number, error: string | undefined): void {
-    const { record, bytes } = this.capture!.finish(status, error);
+    const record = this.capture!.finish(status, error);
     this.capture = null;
-    this.#ctx.reporter!.exchange(record, bytes);
+    this.#ctx.reporter!.exchange(record);
   }
 
   onError(err: Error): void {

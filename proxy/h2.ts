@@ -270,8 +270,8 @@ export class H2Forwarder {
       this.inFlight--;
       ctx.stats.h2Requests[decisionIndex]!++;
       if (capture !== null) {
-        const { record, bytes } = capture.finish(captureStatus, captureError ?? (decisionIndex === Decision.error ? 'LANEWAY_ERR_SANDBOX_UNREACHABLE' : undefined));
-        ctx.reporter!.exchange(record, bytes);
+        const record = capture.finish(captureStatus, captureError ?? (decisionIndex === Decision.error ? 'LANEWAY_ERR_SANDBOX_UNREACHABLE' : undefined));
+        ctx.reporter!.exchange(record);
         capture = null;
       }
     };

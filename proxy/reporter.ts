@@ -4,11 +4,11 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
-import { REPORTS_PATH, type ReportedExchange, type ProbeSighting, type SidecarReport } from '../model/capture.js';
+import { exchangeLineSandbox, REPORT_CONTENT_TYPE, reportBody, REPORTS_PATH, type ReportedExchange, type ProbeSighting } from '../model/capture.js';
 
 /** Records (exchanges + sightings) waiting to be sent, at most. */
 export const REPORT_QUEUE_MAX_ITEMS = 2000;
-/** Estimated bytes waiting to be sent, at most (bodies are what make records big). */
+/** Bytes (as JSON) waiting to be sent, at most (bodies are what make records big). */
 export const REPORT_QUEUE_MAX_BYTES = 4 * 1024 * 1024;
 /** A batch leaves this long after its first record (or at once when it is full). */
 export const REPORT_FLUSH_MS = 200;
@@ -16,6 +16,9 @@ export const REPORT_FLUSH_MS = 200;
 export const REPORT_BATCH_MAX_ITEMS = 500;
 /** A POST that has not been answered within this is abandoned (its records count as dropped). */
 export const REPORT_TIMEOUT_MS = 5000;
+
+/** What a queued sighting counts for against REPORT_QUEUE_MAX_BYTES (about its JSON). */
+const SIGHTING_BYTES = 200;
 
 export interface ReporterCounters {
   /** records queued */
@@ -38,7 +41,8 @@ export class Reporter {
   readonly #log: Logger;
   /** one connection: batches go one at a time, in order */
   readonly #agent: Agent;
-  #exchanges: ReportedExchange[] = [];
+  /** exchanges as the JSON lines they are sent as: one string each, not an object graph, while they wait */
+  #exchanges: string[] = [];
   #sightings: ProbeSighting[] = [];
   #bytes = 0;
   /** sandbox → exchanges dropped since the last batch that was sent */
@@ -57,23 +61,26 @@ export class Reporter {
   }
 
   /** Queues an exchange, or drops it (counted for its sandbox) when the queue is full. */
-  exchange(record: ReportedExchange, bytes: number): void {
-    if (this.#full(bytes)) {
-      this.counters.dropped++;
-      this.#dropped.set(record.sandbox, (this.#dropped.get(record.sandbox) ?? 0) + 1);
-      return;
-    }
-    this.#exchanges.push(record);
-    this.#queued(bytes);
+  exchange(record: ReportedExchange): void {
+    if (this.queueLength >= REPORT_QUEUE_MAX_ITEMS) return this.#drop(record.sandbox);
+    const line = JSON.stringify(record);
+    if (this.#bytes + line.length > REPORT_QUEUE_MAX_BYTES) return this.#drop(record.sandbox);
+    this.#exchanges.push(line);
+    this.#queued(line.length);
+  }
+
+  #drop(sandbox: string): void {
+    this.counters.dropped++;
+    this.#dropped.set(sandbox, (this.#dropped.get(sandbox) ?? 0) + 1);
   }
 
   sighting(sighting: ProbeSighting): void {
-    if (this.#full(200)) {
+    if (this.queueLength >= REPORT_QUEUE_MAX_ITEMS || this.#bytes + SIGHTING_BYTES > REPORT_QUEUE_MAX_BYTES) {
       this.counters.dropped++;
       return;
     }
     this.#sightings.push(sighting);
-    this.#queued(200);
+    this.#queued(SIGHTING_BYTES);
   }
 
   get queueLength(): number {
@@ -86,17 +93,18 @@ export class Reporter {
     this.#agent.destroy();
   }
 
-  #full(bytes: number): boolean {
-    return this.queueLength >= REPORT_QUEUE_MAX_ITEMS || this.#bytes + bytes > REPORT_QUEUE_MAX_BYTES;
-  }
-
   #queued(bytes: number): void {
     this.#bytes += bytes;
     this.counters.queued++;
-    if (this.#timer === null && !this.#sending) {
-      this.#timer = setTimeout(() => this.#flush(), this.queueLength >= REPORT_BATCH_MAX_ITEMS ? 0 : REPORT_FLUSH_MS);
-      this.#timer.unref();
-    }
+    if (this.#sending) return; // the batch in flight schedules the next one when it is answered
+    if (this.queueLength === REPORT_BATCH_MAX_ITEMS) this.#arm(0);
+    else if (this.#timer === null) this.#arm(REPORT_FLUSH_MS);
+  }
+
+  #arm(delayMs: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#flush(), delayMs);
+    this.#timer.unref();
   }
 
   #flush(): void {
@@ -104,14 +112,13 @@ export class Reporter {
     if (this.#stopped || this.#sending || (this.queueLength === 0 && this.#dropped.size === 0)) return;
     const exchanges = this.#exchanges.splice(0, REPORT_BATCH_MAX_ITEMS);
     const sightings = this.#sightings.splice(0, REPORT_BATCH_MAX_ITEMS - exchanges.length);
-    // Bytes are an estimate per record: scale down by the share sent.
-    const total = exchanges.length + sightings.length + this.queueLength;
-    this.#bytes = total === 0 ? 0 : Math.round((this.#bytes * this.queueLength) / total);
+    for (const line of exchanges) this.#bytes -= line.length;
+    this.#bytes = Math.max(0, this.#bytes - SIGHTING_BYTES * sightings.length);
     const dropped = Object.fromEntries(this.#dropped);
     this.#dropped = new Map();
-    const report: SidecarReport = { workload: this.#workload, exchanges, sightings, dropped };
-    const body = JSON.stringify(report);
+    const body = reportBody({ workload: this.#workload, sightings, dropped }, exchanges);
     this.#sending = true;
+    const sentAt = Date.now();
     this.#post(body, (error) => {
       this.#sending = false;
       if (error === null) {
@@ -119,7 +126,10 @@ export class Reporter {
       } else {
         this.counters.failed++;
         this.counters.lost += exchanges.length + sightings.length;
-        for (const e of exchanges) this.#dropped.set(e.sandbox, (this.#dropped.get(e.sandbox) ?? 0) + 1);
+        for (const line of exchanges) {
+          const sandbox = exchangeLineSandbox(line);
+          this.#dropped.set(sandbox, (this.#dropped.get(sandbox) ?? 0) + 1);
+        }
         for (const [sandbox, n] of Object.entries(dropped)) this.#dropped.set(sandbox, (this.#dropped.get(sandbox) ?? 0) + n);
         if (error !== this.#lastRefusal) {
           this.#lastRefusal = error;
@@ -127,15 +137,21 @@ export class Reporter {
         }
       }
       // Drop counts go out too (the stream's marker), retried like records when the control plane is away.
-      if (this.queueLength > 0 || this.#dropped.size > 0) {
-        this.#timer = setTimeout(() => this.#flush(), error === null ? 0 : REPORT_FLUSH_MS * 5);
-        this.#timer.unref();
+      // What queued meanwhile waits for a full batch or its flush interval: sending it at once would turn a
+      // steady stream into one small POST per round trip, which costs both sides far more per record.
+      const pending = this.queueLength > 0 || this.#dropped.size > 0;
+      if (error !== null) {
+        if (pending) this.#arm(REPORT_FLUSH_MS * 5);
+      } else if (this.queueLength >= REPORT_BATCH_MAX_ITEMS) {
+        this.#arm(0);
+      } else if (pending) {
+        this.#arm(Math.max(0, REPORT_FLUSH_MS - (Date.now() - sentAt)));
       }
     });
   }
 
   #post(body: string, done: (error: string | null) => void): void {
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    const headers: Record<string, string> = { 'content-type': REPORT_CONTENT_TYPE, 'content-length': String(Buffer.byteLength(body)) };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
     const send = this.#url.protocol === 'https:' ? httpsRequest : httpRequest;
     let settled = false;

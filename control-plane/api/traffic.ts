@@ -1,9 +1,10 @@
 // What happened in a lane: sidecars' reports in (POST /v1/reports), captured traffic out (GET …/traffic, SSE follow),
 // and the propagation doctor's probes (POST /v1/probes, GET /v1/probes/:id).
+import { isAscii } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { isDnsLabel, isWorkloadName } from '../../core/names.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../../model/api-errors.js';
-import { headerRecord, REPORT_MAX_ITEMS, REPORTS_PATH, type SidecarReport, type TrafficPage, type TrafficQuery } from '../../model/capture.js';
+import { REPORT_CONTENT_TYPE, REPORT_MAX_ITEMS, ReportFormatError, REPORTS_PATH, splitReport, type ExchangeLines, type ReportHead, type TrafficPage, type TrafficQuery } from '../../model/capture.js';
 import type { Push } from '../push.js';
 import type { ProbeRegistry } from '../propagation.js';
 import type { SandboxRecord } from '../storage.js';
@@ -21,28 +22,42 @@ export interface TrafficApiOptions {
 
 const ERRORS = { '4xx': ERROR_SCHEMA, '5xx': ERROR_SCHEMA } as const;
 
+/** What the report parser hands the route: the head (checked by this schema) and the exchange lines, unparsed. */
+interface ParsedReport {
+  readonly head: ReportHead;
+  readonly bySandbox: ReadonlyMap<string, ExchangeLines>;
+  readonly malformed: number;
+  /** the body's length in characters */
+  readonly chars: number;
+}
+
 const REPORT_SCHEMA = {
   type: 'object',
-  required: ['workload', 'exchanges', 'sightings', 'dropped'],
+  required: ['head', 'bySandbox', 'malformed'],
   properties: {
-    workload: { type: 'string', maxLength: 127 },
-    exchanges: {
-      type: 'array',
-      maxItems: REPORT_MAX_ITEMS,
-      items: {
-        type: 'object',
-        required: ['sandbox', 'at', 'status', 'method', 'path', 'requestHeaders', 'responseHeaders'],
-        properties: {
-          sandbox: { type: 'string', maxLength: 63 },
-          requestHeaders: { type: 'array', maxItems: 1000, items: { type: 'string' } },
-          responseHeaders: { type: 'array', maxItems: 1000, items: { type: 'string' } },
-        },
+    head: {
+      type: 'object',
+      required: ['workload', 'sightings', 'dropped'],
+      properties: {
+        workload: { type: 'string', maxLength: 127 },
+        sightings: { type: 'array', maxItems: REPORT_MAX_ITEMS, items: { type: 'object', required: ['probe', 'at', 'keyed', 'traced'], properties: { probe: { type: 'string', maxLength: 64 } } } },
+        dropped: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
       },
     },
-    sightings: { type: 'array', maxItems: REPORT_MAX_ITEMS, items: { type: 'object', required: ['probe', 'at', 'keyed', 'traced'], properties: { probe: { type: 'string', maxLength: 64 } } } },
-    dropped: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
   },
 } as const;
+
+/** Reports are NDJSON (REPORT_CONTENT_TYPE): split here, exchange lines kept as they came (see splitReport). */
+function parseReport(_request: unknown, body: Buffer, done: (err: Error | null, body?: ParsedReport) => void): void {
+  try {
+    // Most reports are ASCII: decoding those as Latin-1 is a copy, and gives the same text as UTF-8.
+    const text = body.toString(isAscii(body) ? 'latin1' : 'utf8');
+    const { head, bySandbox, malformed } = splitReport(text);
+    done(null, { head: head as ReportHead, bySandbox, malformed, chars: text.length });
+  } catch (err) {
+    done(err instanceof ReportFormatError ? new ControlPlaneError('LANEWAY_ERR_INVALID_BODY', `the report is not valid: ${err.message}`) : (err as Error));
+  }
+}
 
 const TRAFFIC_QUERY = {
   type: 'object',
@@ -105,50 +120,59 @@ export async function trafficApi(app: FastifyInstance, options: TrafficApiOption
     return record;
   };
 
-  app.post<{ Body: SidecarReport }>(
-    REPORTS_PATH,
-    {
-      bodyLimit: REPORT_BODY_LIMIT,
-      config: { access: 'report' },
-      schema: {
-        summary: "A sidecar's batch of captured exchanges and probe sightings",
-        description: 'Sent by sidecars (sidecar or writer token). Exchanges are kept only for sandboxes that capture and fork the reporting workload; sightings only for active probes.',
-        tags: ['traffic'],
-        body: REPORT_SCHEMA,
-        response: { 202: { type: 'object', properties: { accepted: { type: 'integer' }, ignored: { type: 'integer' } } }, ...ERRORS },
+  // Its own scope: the report parser applies to this route only.
+  await app.register(async (scope) => {
+    scope.addContentTypeParser(REPORT_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: REPORT_BODY_LIMIT }, parseReport);
+    // A JSON report (an older sidecar, a hand-made request) gets 415 naming the format, not a schema error about `head`.
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', (_request, _payload, done) => done(new ControlPlaneError('LANEWAY_ERR_UNSUPPORTED_MEDIA_TYPE', `reports are ${REPORT_CONTENT_TYPE}: a JSON head line, then one exchange per line`)));
+    scope.post<{ Body: ParsedReport }>(
+      REPORTS_PATH,
+      {
+        bodyLimit: REPORT_BODY_LIMIT,
+        config: { access: 'report' },
+        schema: {
+          summary: "A sidecar's batch of captured exchanges and probe sightings",
+          description: 'Sent by sidecars (sidecar or writer token). Exchanges are kept only for sandboxes that capture and fork the reporting workload; sightings only for active probes.',
+          tags: ['traffic'],
+          body: REPORT_SCHEMA,
+          response: { 202: { type: 'object', properties: { accepted: { type: 'integer' }, ignored: { type: 'integer' } } }, ...ERRORS },
+        },
       },
-    },
-    async (request, reply) => {
-      const report = request.body;
-      if (!isWorkloadName(report.workload)) throw invalidField('workload', 'must be <namespace>/<name>');
-      let accepted = 0;
-      let ignored = 0;
-      // A sidecar may only add to sandboxes that capture and fork its own workload.
-      const capturing = (name: string): SandboxRecord | undefined => {
-        const record = sandbox(name);
-        return record !== undefined && record.spec.capture !== undefined && record.spec.forks.some((f) => f.workload === report.workload) ? record : undefined;
-      };
-      for (const exchange of report.exchanges) {
-        const record = capturing(exchange.sandbox);
-        if (record === undefined || exchange.workload !== report.workload) {
-          ignored++;
-          continue;
+      async (request, reply) => {
+        const { head, bySandbox, malformed, chars } = request.body;
+        if (!isWorkloadName(head.workload)) throw invalidField('head.workload', 'must be <namespace>/<name>');
+        let accepted = 0;
+        let ignored = malformed;
+        // A sidecar may only add to sandboxes that capture and fork its own workload.
+        const capturing = (name: string): SandboxRecord | undefined => {
+          const record = sandbox(name);
+          return record !== undefined && record.spec.capture !== undefined && record.spec.forks.some((f) => f.workload === head.workload) ? record : undefined;
+        };
+        for (const [name, group] of bySandbox) {
+          const record = capturing(name);
+          if (record === undefined) {
+            ignored += group.lines.length;
+            continue;
+          }
+          // Lines are slices of the body: a sandbox with a small share of it gets copies, so its ring never keeps a
+          // whole body alive for a few lines (a ring holds at most about twice its bytes).
+          traffic.addExchanges(laneOf(record), name, head.workload, group.lines, group.chars * 2 < chars);
+          accepted += group.lines.length;
         }
-        traffic.addExchange(laneOf(record), { ...exchange, requestHeaders: headerRecord(exchange.requestHeaders), responseHeaders: headerRecord(exchange.responseHeaders) });
-        accepted++;
-      }
-      for (const [name, count] of Object.entries(report.dropped)) {
-        const record = capturing(name);
-        if (record !== undefined && count > 0) traffic.addDropped(laneOf(record), report.workload, count);
-      }
-      for (const sighting of report.sightings) {
-        if (sighting.workload === report.workload && probes.sighting(sighting)) accepted++;
-        else ignored++;
-      }
-      reply.code(202);
-      return { accepted, ignored };
-    },
-  );
+        for (const [name, count] of Object.entries(head.dropped)) {
+          const record = capturing(name);
+          if (record !== undefined && count > 0) traffic.addDropped(laneOf(record), head.workload, count);
+        }
+        for (const sighting of head.sightings) {
+          if (sighting.workload === head.workload && probes.sighting(sighting)) accepted++;
+          else ignored++;
+        }
+        reply.code(202);
+        return { accepted, ignored };
+      },
+    );
+  });
 
   app.get<{ Params: { name: string }; Querystring: QueryString }>(
     '/v1/sandboxes/:name/traffic',

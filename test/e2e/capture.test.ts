@@ -12,8 +12,8 @@ import { startUpstream, type Upstream } from '../helpers/servers.js';
 import { call, removeTempDirs, SseClient, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
 import { waitFor } from '../../core/poll.js';
 import { TrafficStore, TRAFFIC_RING_ENTRIES } from '../../control-plane/traffic.js';
-import type { CapturedExchange, TrafficEntry } from '../../model/capture.js';
-import { REPORT_BATCH_MAX_ITEMS, REPORT_QUEUE_MAX_ITEMS, REPORT_TIMEOUT_MS } from '../../proxy/reporter.js';
+import { REPORT_CONTENT_TYPE, REPORT_MAX_LINE_CHARS, reportBody, type CapturedExchange, type ReportedExchange, type TrafficEntry } from '../../model/capture.js';
+import { REPORT_BATCH_MAX_ITEMS, REPORT_FLUSH_MS, REPORT_QUEUE_MAX_ITEMS, REPORT_TIMEOUT_MS } from '../../proxy/reporter.js';
 
 const WRITER = 'writer-token-0123456789abcdef';
 const SIDECAR = 'sidecar-token-0123456789abcdef';
@@ -216,15 +216,83 @@ describe('traffic capture', () => {
     expect(bad.stderr).toMatch(/--status/);
   });
 
+  /** POSTs a report body as the sidecars send it (NDJSON). */
+  async function postReport(body: string, token?: string, contentType = REPORT_CONTENT_TYPE): Promise<{ status: number; body: any }> {
+    const res = await request(`${cp.url}/v1/reports`, { method: 'POST', headers: { 'content-type': contentType, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }, body });
+    const text = await res.body.text();
+    return { status: res.statusCode, body: text === '' ? undefined : JSON.parse(text) };
+  }
+  const reported = (sandbox: string, workload: string, path: string, extra: Record<string, unknown> = {}): string =>
+    JSON.stringify({ sandbox, at: Date.now(), workload, protocol: 'http1', method: 'GET', path, status: 200, durationMs: 1, target: '127.0.0.1:9', requestHeaders: ['x-a', '1'], responseHeaders: [], ...extra });
+
   it('only sidecar and writer tokens may report; a report cannot write into a sandbox that does not fork its workload', async () => {
-    const report = { workload: 'default/payments', exchanges: [{ sandbox: 'cap-a', workload: 'default/payments', at: Date.now(), status: 200, method: 'GET', path: '/forged', requestHeaders: [], responseHeaders: [] }], sightings: [], dropped: {} };
-    expect((await call(cp.url, 'POST', '/v1/reports', report, READER)).status).toBe(403);
-    expect((await call(cp.url, 'POST', '/v1/reports', report)).status).toBe(401);
-    const accepted = await call(cp.url, 'POST', '/v1/reports', report, SIDECAR);
+    const report = reportBody({ workload: 'default/payments', sightings: [], dropped: {} }, [reported('cap-a', 'default/payments', '/forged')]);
+    expect((await postReport(report, READER)).status).toBe(403);
+    expect((await postReport(report)).status).toBe(401);
+    const accepted = await postReport(report, SIDECAR);
     expect(accepted.status).toBe(202);
     expect(accepted.body).toEqual({ accepted: 0, ignored: 1 });
     expect(exchanges((await traffic('cap-a')).entries).some((e) => e.path === '/forged')).toBe(false);
-    expect((await call(cp.url, 'POST', '/v1/reports', { workload: 'default/orders', exchanges: 'nope', sightings: [], dropped: {} }, SIDECAR)).status).toBe(400);
+    const badHead = await postReport('{"workload": "default/orders", "sightings": "nope", "dropped": {}}', SIDECAR);
+    expect(badHead).toMatchObject({ status: 400, body: { error: { code: 'LANEWAY_ERR_INVALID_FIELD', field: 'head.sightings' } } });
+    expect(await postReport('not json\n{}', SIDECAR)).toMatchObject({ status: 400, body: { error: { code: 'LANEWAY_ERR_INVALID_BODY' } } });
+    expect((await postReport(JSON.stringify({ workload: 'default/orders', exchanges: [], sightings: [], dropped: {} }), SIDECAR, 'application/json')).status).toBe(415);
+  });
+
+  it('hostile report lines: malformed ones are ignored, invalid ones read as invalid-record markers, the rest are kept', async () => {
+    const head = { workload: 'default/orders', sightings: [], dropped: {} };
+    const lines = [
+      reported('cap-b', 'default/orders', '/hostile/ok'),
+      '{"path": "/no-sandbox-first"}',
+      `{"sandbox":"${'x'.repeat(70)}"}`,
+      `{"sandbox":"cap-b", "broken": `,
+      reported('cap-b', 'default/orders', '/hostile/other-workload').replace('"default/orders"', '"default/payments"'),
+      reported('cap-b', 'default/orders', '/hostile/bad-status', { status: 'teapot' }),
+      reported('cap-b', 'default/orders', '/hostile/not-strings', { responseHeaders: ['x-n', 1] }),
+      // JSON.parse keeps the last of two keys: the line must not land in cap-a's ring through cap-b's.
+      reported('cap-b', 'default/orders', '/hostile/dup', { sandbox: 'cap-a' }).replace('{"sandbox":"cap-a"', '{"sandbox":"cap-b","x":1,"sandbox":"cap-a"'),
+      reported('cap-b', 'default/orders', '/hostile/extra', { injected: { deep: true }, requestBody: { encoding: 'utf8', data: 'hi', truncated: false, more: 1 } }),
+      `{"sandbox":"cap-b"${' '.repeat(REPORT_MAX_LINE_CHARS)}}`,
+    ];
+    const before = (await traffic('cap-b')).lastSeq;
+    const answer = await postReport(reportBody(head, lines), SIDECAR);
+    expect(answer).toEqual({ status: 202, body: { accepted: 7, ignored: 3 } });
+    const page = await traffic('cap-b', `?after=${before}&limit=100`);
+    const kept = exchanges(page.entries);
+    expect(kept.map((e) => e.path)).toEqual(['/hostile/ok', '/hostile/extra']);
+    expect(kept[0]!.requestHeaders).toEqual({ 'x-a': '1' });
+    // Known fields only: what a sidecar adds beyond them is not kept.
+    expect(kept[1]).not.toHaveProperty('injected');
+    expect(kept[1]!.requestBody).toEqual({ encoding: 'utf8', data: 'hi', truncated: false });
+    const invalid = page.entries.filter((e) => e.kind === 'dropped' && e.reason === 'invalid-record');
+    expect(invalid.length).toBe(5);
+    expect(exchanges((await traffic('cap-a')).entries).some((e) => e.path.startsWith('/hostile'))).toBe(false);
+    const printed = await runLaneway(['traffic', 'cap-b', '--server', cp.url, '--limit', '20'], { LANEWAY_TOKEN: READER });
+    expect(printed.stdout).toMatch(/1 record\(s\) invalid: the sidecar sent something that is not an exchange/);
+  });
+
+  it('a steady stream goes out in few batches (a full one, or one per flush interval), not one per round trip', async () => {
+    const batchesBefore = await metric('laneway_capture_batches_total');
+    const queuedBefore = await metric('laneway_capture_records_total');
+    const started = Date.now();
+    const pool = new Pool(`http://127.0.0.1:${sidecar.port}`, { connections: 8 });
+    try {
+      for (let sent = 0; sent < 1200; ) {
+        await Promise.all(Array.from({ length: 8 }, async () => {
+          const res = await pool.request({ path: `/steady/${sent++}`, method: 'GET', headers: { baggage: 'laneway=capturekeybbbb' } });
+          await res.body.text();
+          expect(res.statusCode).toBe(200);
+        }));
+      }
+    } finally {
+      await pool.close();
+    }
+    const records = (await metric('laneway_capture_records_total')) - queuedBefore;
+    expect(records).toBe(1200);
+    await waitFor('the steady stream reported', async () => exchanges((await traffic('cap-b', '?limit=1')).entries).some((e) => e.path === '/steady/1199'), 5000);
+    const elapsed = Date.now() - started;
+    const batches = (await metric('laneway_capture_batches_total')) - batchesBefore;
+    expect(batches).toBeLessThanOrEqual(Math.ceil(elapsed / REPORT_FLUSH_MS) + Math.ceil(records / REPORT_BATCH_MAX_ITEMS) + 2);
   });
 
   it('a flood while the control plane does not answer: records are dropped and counted, never requests; a marker follows', async () => {
@@ -354,24 +422,27 @@ steps:
 });
 
 describe('the traffic ring', () => {
-  const exchange = (i: number, bodyBytes = 0): CapturedExchange => ({
-    at: Date.now(), sandbox: 's', workload: 'default/orders', protocol: 'http1', method: 'GET', path: `/${i}`, status: 200, durationMs: 1, target: 'x:1',
-    requestHeaders: {}, responseHeaders: {}, ...(bodyBytes > 0 ? { responseBody: { encoding: 'utf8', data: 'x'.repeat(bodyBytes), truncated: false } } : {}),
-  });
+  const exchange = (i: number, bodyBytes = 0): string =>
+    JSON.stringify({
+      sandbox: 's', at: Date.now(), workload: 'default/orders', protocol: 'http1', method: 'GET', path: `/${i}`, status: 200, durationMs: 1, target: 'x:1',
+      requestHeaders: [], responseHeaders: [], ...(bodyBytes > 0 ? { responseBody: { encoding: 'utf8', data: 'x'.repeat(bodyBytes), truncated: false } } : {}),
+    } satisfies ReportedExchange);
 
   it('keeps the newest entries by count and by bytes, oldest out first, sequence numbers unbroken', () => {
     const store = new TrafficStore();
     try {
-      for (let i = 0; i < TRAFFIC_RING_ENTRIES + 500; i++) store.addExchange('s#1', exchange(i));
+      for (let i = 0; i < TRAFFIC_RING_ENTRIES + 1500; i += 10) store.addExchanges('s#1', 's', 'default/orders', Array.from({ length: 10 }, (_, j) => exchange(i + j)), i % 20 === 0);
       const page = store.list('s#1', { limit: 1000 });
       expect(page.entries.length).toBe(TRAFFIC_RING_ENTRIES);
-      expect(page.oldestSeq).toBe(501);
-      expect(page.lastSeq).toBe(TRAFFIC_RING_ENTRIES + 500);
+      expect(page.oldestSeq).toBe(1501);
+      expect(page.lastSeq).toBe(TRAFFIC_RING_ENTRIES + 1500);
+      expect(page.entries.map((e) => (e.kind === 'exchange' ? e.exchange.path : '')).slice(0, 2)).toEqual(['/1500', '/1501']);
       // 64 KiB bodies: the byte cap (8 MiB) holds fewer than the count cap.
-      for (let i = 0; i < 200; i++) store.addExchange('big#1', exchange(i, 64 * 1024));
+      for (let i = 0; i < 200; i++) store.addExchanges('big#1', 's', 'default/orders', [exchange(i, 64 * 1024)], false);
       const big = store.list('big#1', { limit: 1000 });
       expect(big.entries.length).toBeLessThan(130);
       expect(big.entries.at(-1)!.seq).toBe(200);
+      expect(big.entries.every((e) => e.kind === 'exchange')).toBe(true);
     } finally {
       store.close();
     }
