@@ -172,18 +172,24 @@ function compileRoute(route: Route): CompiledRoute {
 }
 
 /**
- * An immutable, validated route table. The sidecar swaps whole tables atomically (one reference
- * assignment), so a request sees either the old or the new table, never a mix.
+ * A validated route table. Snapshots build a new table, installed by one reference assignment; pushed deltas change
+ * the table in place in O(1) (no copy of the map per change). Both are atomic for readers: a request looks its route
+ * up synchronously, and a delta's steps (dropping a sandbox's older key, setting its new one) run in one synchronous
+ * call, so no request runs between them and none sees half a change.
  */
 export class RouteTable {
   readonly workload: string;
-  readonly revision: number;
+  #revision: number;
   readonly #byKey: Map<string, CompiledRoute>;
+  /** sandbox → its key here: a sandbox forks a workload at most once */
+  readonly #keyBySandbox: Map<string, string>;
 
   private constructor(workload: string, revision: number, byKey: Map<string, CompiledRoute>) {
     this.workload = workload;
-    this.revision = revision;
+    this.#revision = revision;
     this.#byKey = byKey;
+    this.#keyBySandbox = new Map();
+    for (const [key, route] of byKey) this.#keyBySandbox.set(route.sandbox, key);
   }
 
   /** Builds a table from an already validated snapshot. */
@@ -202,6 +208,11 @@ export class RouteTable {
     return new RouteTable(workload, 0, new Map());
   }
 
+  /** the revision of the last snapshot or delta applied */
+  get revision(): number {
+    return this.#revision;
+  }
+
   get size(): number {
     return this.#byKey.size;
   }
@@ -212,25 +223,32 @@ export class RouteTable {
   }
 
   /**
-   * A new table with `route` added or replaced (push `upsert`). A sandbox forks a workload at most
-   * once, so an older route of the same sandbox (its key changed) is dropped. Copies the map, reusing
-   * compiled routes: O(n) pointer copies, no re-validation of the other routes.
+   * Adds or replaces `route` in place (push `upsert`); a sandbox's older route (its key changed) is dropped. Validates
+   * first, so a bad event changes nothing (throws RouteTableError). O(1).
    */
-  withUpsert(event: UpsertEvent): RouteTable {
+  applyUpsert(event: UpsertEvent): this {
     const route = validateRoute(event.route);
-    const byKey = new Map(this.#byKey);
-    for (const [key, existing] of byKey) {
-      if (existing.sandbox === route.sandbox && key !== route.key) byKey.delete(key);
-    }
-    byKey.set(route.key, compileRoute(route));
-    return new RouteTable(this.workload, event.revision, byKey);
+    const compiled = compileRoute(route);
+    const older = this.#keyBySandbox.get(route.sandbox);
+    if (older !== undefined && older !== route.key) this.#byKey.delete(older);
+    // The key may have belonged to another sandbox (the control plane moved it): that sandbox no longer has a route.
+    const previous = this.#byKey.get(route.key);
+    if (previous !== undefined && previous.sandbox !== route.sandbox) this.#keyBySandbox.delete(previous.sandbox);
+    this.#byKey.set(route.key, compiled);
+    this.#keyBySandbox.set(route.sandbox, route.key);
+    this.#revision = event.revision;
+    return this;
   }
 
-  /** A new table without `key` (push `delete`). */
-  withDelete(event: DeleteEvent): RouteTable {
-    const byKey = new Map(this.#byKey);
-    byKey.delete(event.key);
-    return new RouteTable(this.workload, event.revision, byKey);
+  /** Removes `key` in place (push `delete`). O(1). */
+  applyDelete(event: DeleteEvent): this {
+    const route = this.#byKey.get(event.key);
+    if (route !== undefined) {
+      this.#byKey.delete(event.key);
+      if (this.#keyBySandbox.get(route.sandbox) === event.key) this.#keyBySandbox.delete(route.sandbox);
+    }
+    this.#revision = event.revision;
+    return this;
   }
 
   toSnapshot(): RouteSnapshot {

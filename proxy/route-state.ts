@@ -43,6 +43,18 @@ export class RouteState {
     return true;
   }
 
+  /** The table in use was changed in place by a pushed delta. */
+  changed(source: string): void {
+    const table = this.table;
+    this.source = source;
+    this.loadedAt = Date.now();
+    this.lastError = undefined;
+    this.#stats.tableRevision = table.revision;
+    this.#stats.tableRoutes = table.size;
+    this.#stats.tableUpdates++;
+    this.#log.debug({ source, revision: table.revision, routes: table.size }, 'route table changed');
+  }
+
   /** A bad file or push: counted and logged; the last good table stays in use. */
   reject(source: string, reason: string): void {
     this.lastError = reason;

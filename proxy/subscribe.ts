@@ -200,8 +200,9 @@ export class ControlPlaneSubscription {
           if (typeof delta.revision !== 'number' || !Number.isSafeInteger(delta.revision)) throw new Error('revision must be an integer');
           if (!this.#resumable) throw new Error(`${event.event} before any snapshot`);
           if (delta.revision <= state.table.revision) return; // already applied (duplicate after resume)
-          const table = event.event === 'upsert' ? state.table.withUpsert(delta as UpsertEvent) : this.#deleted(delta);
-          state.replace(table, source);
+          if (event.event === 'upsert') state.table.applyUpsert(delta as UpsertEvent);
+          else this.#deleted(delta);
+          state.changed(source);
           break;
         }
         case 'probe': {
@@ -225,9 +226,9 @@ export class ControlPlaneSubscription {
     this.#scheduleCacheWrite();
   }
 
-  #deleted(delta: Partial<DeleteEvent>): RouteTable {
+  #deleted(delta: Partial<DeleteEvent>): void {
     if (typeof delta.key !== 'string') throw new Error('key must be a string');
-    return this.#state.table.withDelete(delta as DeleteEvent);
+    this.#state.table.applyDelete(delta as DeleteEvent);
   }
 
   async #loadCache(file: string): Promise<void> {

@@ -20,8 +20,8 @@ function replay(events: readonly SseEvent[], start?: RouteTable): RouteTable {
   let table = start;
   for (const e of events) {
     if (e.event === 'snapshot') table = RouteTable.fromSnapshot(validateSnapshot(e.data));
-    else if (e.event === 'upsert') table = (table as RouteTable).withUpsert(e.data);
-    else if (e.event === 'delete') table = (table as RouteTable).withDelete(e.data);
+    else if (e.event === 'upsert') (table as RouteTable).applyUpsert(e.data);
+    else if (e.event === 'delete') (table as RouteTable).applyDelete(e.data);
   }
   return table as RouteTable;
 }
