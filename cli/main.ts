@@ -17,6 +17,7 @@ commands:
   traffic         what the sidecars captured for a sandbox: laneway traffic <sandbox> [--follow]
   doctor          find the service that drops the routing key: laneway doctor --entry <url>
   mcp             serve the Laneway tools to coding agents over MCP (stdio)
+  version         print the version (also: laneway --version)
 `;
 
 type Command = (argv: string[]) => Promise<void>;
@@ -41,6 +42,10 @@ async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (name === 'version' || name === '--version') {
+    process.stdout.write(`${(await import('../core/version.js')).versionLine()}\n`);
     return;
   }
   const load = commands[name];

@@ -1,5 +1,4 @@
 // `laneway mcp`: an MCP server on stdio giving coding agents sandboxes, routes, plans, skills and runs of the control plane as tools.
-import { readFileSync } from 'node:fs';
 import { runDoctor } from '../client/doctor.js';
 import { trafficLine } from './traffic.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -7,6 +6,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { LanewayError } from '../core/errors.js';
 import { createAjv, describeAjvError } from '../core/ajv.js';
+import { lanewayVersion } from '../core/version.js';
 import { DEFAULT_SERVER, LanewayClient, serverFrom, tokenFromEnv, type Run } from '../client/api.js';
 import { openLocalLane, type LocalLane } from '../client/local-lane.js';
 import { exposeAddress } from '../model/lanes.js';
@@ -334,7 +334,7 @@ export async function runMcpServer(argv: string[]): Promise<void> {
   const client = new LanewayClient(serverFrom(values));
   const ajv = createAjv();
   const validators = new Map(TOOLS.map((t) => [t.name, ajv.compile(t.inputSchema)]));
-  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const version = lanewayVersion();
 
   const server = new Server({ name: 'laneway', version }, { capabilities: { tools: {} } });
   server.setRequestHandler(ListToolsRequestSchema, async () => ({

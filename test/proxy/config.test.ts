@@ -96,6 +96,13 @@ describe('laneway sidecar with bad configuration', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/^laneway: --port: expected <listenPort>:<appPort>, got 'x:8080'/);
   });
+  it('prints its version, commit and Node version with --version and version', async () => {
+    for (const arg of ['--version', 'version']) {
+      const { code, stdout } = await runLaneway([arg]);
+      expect(code).toBe(0);
+      expect(stdout.trim()).toMatch(new RegExp(`^laneway 0\\.\\d+\\.\\d+ \\((commit [0-9a-f]{12}, )?node ${process.version.replace(/\./g, '\\.')}\\)$`));
+    }
+  });
   it('exits 2 for an unknown command', async () => {
     const { code, stderr } = await runLaneway(['frobnicate']);
     expect(code).toBe(2);
