@@ -205,7 +205,7 @@ export function renderReadmeSection(env: Environment, results: readonly SuiteRes
   const lines = [
     '## Performance',
     '',
-    `The sidecar sits on the path of every request, so its overhead is measured on every change: \`npm run bench\` runs five suites and compares Laneway with a direct connection, [node-http-proxy](https://github.com/http-party/node-http-proxy) (keep-alive agent, the common Node choice) and — when installed — nginx routing on the same baggage key, all in the same run. Latest full run (${env.date}, ${env.cpu}, ${env.cores} cores, Node ${env.node}, ${env.os}; load average ${env.load.before.toFixed(1)} at start — this machine is shared, so read the ratios rather than the absolute figures):`,
+    `The sidecar sits on the path of every request, so its overhead is measured on every change: \`npm run bench\` runs ${results.length} suites (${results.map((r) => r.name).join(', ')}) and compares Laneway with a direct connection, [node-http-proxy](https://github.com/http-party/node-http-proxy) (keep-alive agent, the common Node choice) and — when installed — nginx routing on the same baggage key, all in the same run. Latest full run (${env.date}, ${env.cpu}, ${env.cores} cores, Node ${env.node}, ${env.os}; load average ${env.load.before.toFixed(1)} at start — this machine is shared, so read the ratios rather than the absolute figures):`,
     '',
   ];
   if (tp && lat) {

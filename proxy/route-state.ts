@@ -33,26 +33,24 @@ export class RouteState {
     const previous = this.table.revision;
     this.table = table;
     this.loaded = true;
-    this.source = source;
-    this.loadedAt = Date.now();
-    this.lastError = undefined;
-    this.#stats.tableRevision = table.revision;
-    this.#stats.tableRoutes = table.size;
-    this.#stats.tableUpdates++;
+    this.#updated(source);
     this.#log.info({ source, revision: table.revision, previous, routes: table.size }, 'route table installed');
     return true;
   }
 
   /** The table in use was changed in place by a pushed delta. */
   changed(source: string): void {
-    const table = this.table;
+    this.#updated(source);
+    this.#log.debug({ source, revision: this.table.revision, routes: this.table.size }, 'route table changed');
+  }
+
+  #updated(source: string): void {
     this.source = source;
     this.loadedAt = Date.now();
     this.lastError = undefined;
-    this.#stats.tableRevision = table.revision;
-    this.#stats.tableRoutes = table.size;
+    this.#stats.tableRevision = this.table.revision;
+    this.#stats.tableRoutes = this.table.size;
     this.#stats.tableUpdates++;
-    this.#log.debug({ source, revision: table.revision, routes: table.size }, 'route table changed');
   }
 
   /** A bad file or push: counted and logged; the last good table stays in use. */
