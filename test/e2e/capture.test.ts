@@ -415,6 +415,24 @@ steps:
     expect(two.code).toBe(1);
     const failed = JSON.parse(two.stdout);
     expect(failed.steps[1]).toMatchObject({ verdict: 'fail', assertions: [{ assertion: 'traffic count == 2', pass: false, expected: 2, actual: 1 }, { pass: true }] });
+    // Records a sidecar could not deliver in the window: the failure says the count may be short.
+    writeFileSync(join(dir, 'missed.yaml'), `name: missed
+version: "1.0.0"
+description: a sidecar reports dropped records during the run
+steps:
+  - id: drop
+    http:
+      url: "${cp.url}/v1/reports"
+      method: POST
+      headers: {content-type: application/x-ndjson, authorization: "Bearer ${SIDECAR}"}
+      body: '{"workload":"default/orders","sightings":[],"dropped":{"cap-b":3}}'
+    assert: [{status: 202}]
+  - id: called
+    traffic: {workload: default/orders, path: /plan/never-sent, count: 1, timeout: 1s}
+`);
+    const missed = JSON.parse((await runLaneway(['plan', 'run', join(dir, 'missed.yaml'), '--sandbox', 'cap-b', '--server', cp.url, '-o', 'json'], env)).stdout);
+    expect(missed.steps[1].outputs).toMatchObject({ count: 0, missed: 3 });
+    expect(missed.steps[1].assertions[0].message).toMatch(/3 exchange\(s\) of default\/orders in this window were not captured/);
     // Without capture the step says why.
     const none = await runLaneway(['plan', 'run', join(dir, 'ok.yaml'), '--sandbox', 'no-capture', '--server', cp.url, '-o', 'json'], env);
     expect(JSON.parse(none.stdout).steps[1].error.code).toBe('LANEWAY_ERR_CAPTURE_OFF');

@@ -64,7 +64,7 @@ export const traffic: ActionModule<TrafficInput, Prepared> = {
       timeout: DURATION,
     },
   },
-  outputs: ['count', 'statuses', 'durationMs'],
+  outputs: ['count', 'statuses', 'durationMs', 'missed'],
   readsResponse: false,
   needsSandbox: () => true,
   requests: () => 0,
@@ -98,11 +98,20 @@ export const traffic: ActionModule<TrafficInput, Prepared> = {
     if (sandbox === null) throw new ValidateError('LANEWAY_ERR_SANDBOX_REQUIRED');
     const since = new Date(run.runStartedAt).toISOString();
     const started = performance.now();
+    // `missed`: exchanges of the workload in the window that never made it into the ring (a sidecar's full buffer,
+    // or an invalid record): an exact count can be short because of them, and the failure must say so.
+    let missed = 0;
     const read = async (): Promise<CapturedExchange[]> => {
       const page = await run.sandboxes.traffic(sandbox.name, { workload: p.workload, since, limit: 1000 }, run.signal);
       if (page === undefined) throw new ValidateError('LANEWAY_ERR_SANDBOX_NOT_READY', `sandbox ${sandbox.name} does not exist (deleted while the plan ran?)`);
       if (!page.capture) throw new ValidateError('LANEWAY_ERR_CAPTURE_OFF', `sandbox ${sandbox.name} does not capture traffic: add "capture": {} to its spec`);
-      return page.entries.flatMap((e) => (e.kind === 'exchange' && matches(e.exchange, p) ? [e.exchange] : []));
+      missed = 0;
+      const matching: CapturedExchange[] = [];
+      for (const e of page.entries) {
+        if (e.kind === 'dropped') missed += e.count;
+        else if (matches(e.exchange, p)) matching.push(e.exchange);
+      }
+      return matching;
     };
     const enough = (n: number): boolean => (p.count === undefined ? n >= 1 : n >= p.count && p.count > 0);
     let seen = await read();
@@ -120,15 +129,16 @@ export const traffic: ActionModule<TrafficInput, Prepared> = {
       if (err instanceof ValidateError) throw err;
       throw new ValidateError('LANEWAY_ERR_RUN_ABORTED');
     }
+    const unsure = missed === 0 ? '' : ` (${missed} exchange(s) of ${p.workload} in this window were not captured: a sidecar's buffer was full or it sent invalid records)`;
     const statuses = seen.map((e) => e.status);
     const assertions: AssertionResult[] = [];
     const what = describeFilter(p);
     if (p.count === undefined) {
       const pass = seen.length >= 1;
-      assertions.push({ assertion: 'traffic count >= 1', pass, expected: '>= 1', actual: seen.length, message: pass ? 'ok' : `no exchange matching ${what} was captured within ${p.timeoutMs} ms` });
+      assertions.push({ assertion: 'traffic count >= 1', pass, expected: '>= 1', actual: seen.length, message: pass ? 'ok' : `no exchange matching ${what} was captured within ${p.timeoutMs} ms${unsure}` });
     } else {
       const pass = seen.length === p.count;
-      assertions.push({ assertion: `traffic count == ${p.count}`, pass, expected: p.count, actual: seen.length, message: pass ? 'ok' : `${seen.length} exchange(s) matching ${what} were captured, expected ${p.count}` });
+      assertions.push({ assertion: `traffic count == ${p.count}`, pass, expected: p.count, actual: seen.length, message: pass ? 'ok' : `${seen.length} exchange(s) matching ${what} were captured, expected ${p.count}${unsure}` });
     }
     if (p.status !== undefined) {
       const pass = seen.length > 0 && statuses.every((s) => s === p.status);
@@ -138,6 +148,7 @@ export const traffic: ActionModule<TrafficInput, Prepared> = {
     out.count = seen.length;
     out.statuses = statuses;
     out.durationMs = Math.round(performance.now() - started);
+    out.missed = missed;
     result.outputs = { ...out, exchanges: seen.slice(0, 20).map((e) => ({ at: new Date(e.at).toISOString(), method: e.method, path: e.path, status: e.status, durationMs: e.durationMs, target: e.target })) };
   },
 };
