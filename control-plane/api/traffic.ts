@@ -133,7 +133,7 @@ export async function trafficApi(app: FastifyInstance, options: TrafficApiOption
         config: { access: 'report' },
         schema: {
           summary: "A sidecar's batch of captured exchanges and probe sightings",
-          description: 'Sent by sidecars (sidecar or writer token). Exchanges are kept only for sandboxes that capture and fork the reporting workload; sightings only for active probes.',
+          description: 'Sent by sidecars (sidecar or writer token) as application/x-ndjson: a head line {workload, sightings, dropped}, then one exchange per line, `sandbox` its first field (the body schema below is the head as parsed). Exchanges are kept only for sandboxes that capture and fork the reporting workload, checked when read; sightings only for active probes.',
           tags: ['traffic'],
           body: REPORT_SCHEMA,
           response: { 202: { type: 'object', properties: { accepted: { type: 'integer' }, ignored: { type: 'integer' } } }, ...ERRORS },
