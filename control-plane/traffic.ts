@@ -30,7 +30,7 @@ const BODY = {
 } as const;
 
 /** A reported exchange, checked when it is first read: every field the API answers with. */
-export const EXCHANGE_SCHEMA = {
+const EXCHANGE_SCHEMA = {
   type: 'object',
   required: ['sandbox', 'workload', 'at', 'status', 'method', 'path', 'protocol', 'durationMs', 'target', 'requestHeaders', 'responseHeaders'],
   properties: {
@@ -54,7 +54,7 @@ export const EXCHANGE_SCHEMA = {
 const validExchange = createAjv().compile<ReportedExchange>(EXCHANGE_SCHEMA);
 
 /** `json` as an exchange of `sandbox` reported by `workload`'s sidecar, known fields only; null when it is not one. */
-export function decodeExchange(json: string, sandbox: string, workload: string): ReportedExchange | null {
+function decodeExchange(json: string, sandbox: string, workload: string): ReportedExchange | null {
   let e: unknown;
   try {
     e = JSON.parse(json);

@@ -23,10 +23,6 @@ export class BodyTap {
     this.#kept += kept.length;
   }
 
-  get size(): number {
-    return this.#kept;
-  }
-
   body(): CapturedBody | undefined {
     if (this.#seen === 0) return undefined;
     const bytes = Buffer.concat(this.#chunks);
