@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     if (values.rate !== undefined) {
       const pool = new Pool(`http://127.0.0.1:${sidecar.port}`, { connections: 16 });
       let bad = 0;
-      const ctx = { quick: false, fail: () => void bad++, log: () => {} };
+      const ctx = { quick: false, fail: () => void bad++, log: () => {}, progress: () => {} };
       await openLoop(ctx, pool, { name: 'laneway', headers, expectBody }, Number(values.rate), seconds, nsHistogram());
       await pool.close();
       process.stderr.write(`${values.rate} req/s open loop, ${bad} bad\n`);

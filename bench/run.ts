@@ -52,14 +52,19 @@ async function main(): Promise<number> {
 
   // Failures are deduplicated: a broken contender in an open loop would otherwise report 1,000 times.
   const failures = new Map<string, number>();
+  // A live line only on a terminal: a CI log or a pipe gets the plain log lines and no control characters.
+  const live = process.stderr.isTTY === true;
+  let suite = '';
   const base: BaseContext = {
     quick,
     fail: (message) => failures.set(message, (failures.get(message) ?? 0) + 1),
-    log: (message) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`),
+    log: (message) => process.stderr.write(`${live ? '\r\x1b[2K' : ''}[${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`),
+    progress: live ? (line) => void process.stderr.write(`\r\x1b[2K[${((Date.now() - started) / 1000).toFixed(1)}s] suite ${suite}: ${line}`.slice(0, (process.stderr.columns || 80) + 4)) : () => undefined,
   };
 
   const results: SuiteResult[] = [];
   const run = async (name: string, fn: () => Promise<SuiteResult>): Promise<void> => {
+    suite = name;
     base.log(`suite ${name}…`);
     try {
       const result = await fn();

@@ -5,42 +5,11 @@ import type { LaneState } from '../client/lane-agent.js';
 import { openLocalLane } from '../client/local-lane.js';
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
-import { parseFlags, type FlagSpec } from '../core/flags.js';
+import { parseFlags } from '../core/flags.js';
+import { CONNECT_FLAGS } from './commands.js';
 import { isDnsLabel, isWorkloadName } from '../core/names.js';
 import { exposeAddress } from '../model/lanes.js';
 import { parseHostPort, type Target } from '../model/route-table.js';
-
-const FLAGS = Object.freeze({
-  server: { type: 'string', env: 'LANEWAY_URL' },
-  sandbox: { type: 'string', env: 'LANEWAY_SANDBOX' },
-  workload: { type: 'string', env: 'LANEWAY_CONNECT_WORKLOAD' },
-  port: { type: 'string', multiple: true, env: 'LANEWAY_CONNECT_PORTS' },
-  expose: { type: 'string', multiple: true, env: 'LANEWAY_CONNECT_EXPOSE' },
-  ttl: { type: 'string', env: 'LANEWAY_CONNECT_TTL' },
-  keep: { type: 'boolean', env: 'LANEWAY_CONNECT_KEEP' },
-  help: { type: 'boolean', short: 'h', env: 'LANEWAY_CONNECT_HELP' },
-} as const satisfies Record<string, FlagSpec>);
-
-export const USAGE = `usage: laneway connect --sandbox <name> --workload <namespace>/<name> --port <app port>=<host:port>... [--ttl 2h] [--keep] [-- <command> [args]]
-
-  Forks the workload's app ports to services on this machine: requests in the cluster that carry the
-  sandbox's routing key reach them through one outbound connection to the control plane (no inbound
-  port, no image). Prints the routing key; Ctrl-C disconnects and removes the local fork (or the
-  sandbox, if this command created it) unless --keep. The connection is re-established with
-  jittered backoff when it drops; meanwhile the sandbox's requests get 502 LANEWAY_ERR_LANE_DISCONNECTED.
-
-  --port 8080=127.0.0.1:3000   app port of the workload = where the local service listens (3000 alone means 127.0.0.1:3000)
-  --expose default/payments:8080[=9001]
-                               let the local service call a cluster service through the same tunnel, on
-                               127.0.0.1:9001 (default: a free port, printed); also host:port. The control
-                               plane checks each target against --allow-targets. Put the routing key in the
-                               calls' baggage and they reach the sandbox's other forks too.
-  -- <command>                 run the local service: PORT (the first local port), LANEWAY_ROUTING_KEY and
-                               LANEWAY_BAGGAGE are set; when it exits, laneway connect ends with its exit code
-  --server url                 control plane (env LANEWAY_URL); a writer token from LANEWAY_TOKEN
-
-  example: laneway connect --sandbox pr-7 --workload default/orders --port 8080=127.0.0.1:3000
-`;
 
 export interface ConnectRequest {
   readonly sandbox: string;
@@ -75,11 +44,7 @@ function parseExposure(text: string): { target: string; localPort: number } {
 export async function runConnectCommand(argv: string[]): Promise<void> {
   const dash = argv.indexOf('--');
   const command = dash === -1 ? [] : argv.slice(dash + 1);
-  const { values, positionals } = parseFlags(dash === -1 ? argv : argv.slice(0, dash), FLAGS, process.env, true);
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const { values, positionals } = parseFlags(dash === -1 ? argv : argv.slice(0, dash), CONNECT_FLAGS, process.env, true);
   if (positionals.length > 0) throw new ConfigError('connect', `unexpected argument '${positionals[0]}' (a command to run goes after --)`);
   const sandbox = values.sandbox;
   if (typeof sandbox !== 'string' || !isDnsLabel(sandbox)) throw new ConfigError('--sandbox', 'required: the sandbox name (DNS-1123 label)');

@@ -15,20 +15,10 @@ import { parseHostPort, type Target } from '../model/route-table.js';
 import { SPEC_SCHEMA } from '../control-plane/api/sandboxes.js';
 import { summarize } from '../validate/report.js';
 import { DEFAULT_SKILL_TAG, skillsOf } from '../validate/skills.js';
-import { parseFlags, type FlagSpec } from '../core/flags.js';
+import { parseFlags } from '../core/flags.js';
+import { MCP_FLAGS } from './commands.js';
 import { DNS_LABEL_PATTERN, ROUTING_KEY_PATTERN, WORKLOAD_PATTERN } from '../core/names.js';
 import { DURATION_WITH_UNIT_PATTERN } from '../core/units.js';
-
-const FLAGS = Object.freeze({
-  server: { type: 'string', env: 'LANEWAY_URL' },
-  help: { type: 'boolean', short: 'h', env: 'LANEWAY_MCP_HELP' },
-} as const satisfies Record<string, FlagSpec>);
-
-const USAGE = `usage: laneway mcp [--server url]
-  an MCP server on stdin/stdout for coding agents (control plane from --server or LANEWAY_URL,
-  default ${DEFAULT_SERVER}; bearer token from LANEWAY_TOKEN). Example client configuration:
-  {"mcpServers": {"laneway": {"command": "laneway", "args": ["mcp"], "env": {"LANEWAY_URL": "http://127.0.0.1:7070"}}}}
-`;
 
 const DNS_LABEL = { type: 'string', pattern: DNS_LABEL_PATTERN, description: 'DNS-1123 label: lowercase letters, digits and -, at most 63' } as const;
 const WORKLOAD = { type: 'string', pattern: WORKLOAD_PATTERN, description: '<namespace>/<name>, e.g. default/orders' } as const;
@@ -326,11 +316,7 @@ function errorText(err: unknown): string {
 }
 
 export async function runMcpServer(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, FLAGS);
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const { values } = parseFlags(argv, MCP_FLAGS);
   const client = new LanewayClient(serverFrom(values));
   const ajv = createAjv();
   const validators = new Map(TOOLS.map((t) => [t.name, ajv.compile(t.inputSchema)]));

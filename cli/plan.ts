@@ -1,43 +1,26 @@
 // `laneway plan run|validate|push|list`: runs a plan locally against a sandbox (exit 0 pass, 1 fail, 2 could not run), checks and stores plans.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, LanewayError } from '../core/errors.js';
-import { ApiError, DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
+import { ApiError, LanewayClient, serverFrom, type PlanSummary } from '../client/api.js';
 import { PlanInvalidError, ValidateError } from '../validate/errors.js';
 import { parseParamPairs, parsePlan, type Plan } from '../validate/plan.js';
 import { loadPolicy, type Policy } from '../validate/policy.js';
 import { junit, markdown, summarize } from '../validate/report.js';
 import { prepare, runPlan } from '../validate/runner.js';
-import { parseSubcommand, type FlagSpec } from '../core/flags.js';
+import { parseSubcommand } from '../core/flags.js';
+import { PLAN_FLAGS, RESOURCE_FORMATS } from './commands.js';
+import { outputFormat, printResources, type ResourceView } from './output.js';
+import { terminalProgress } from './progress.js';
 
-const FLAGS = Object.freeze({
-  server: { type: 'string', env: 'LANEWAY_URL' },
-  sandbox: { type: 'string', env: 'LANEWAY_SANDBOX' },
-  param: { type: 'string', multiple: true, env: 'LANEWAY_PLAN_PARAMS' },
-  junit: { type: 'string', env: 'LANEWAY_JUNIT' },
-  policy: { type: 'string', env: 'LANEWAY_POLICY' },
-  result: { type: 'string', env: 'LANEWAY_RESULT' },
-  markdown: { type: 'string', env: 'LANEWAY_MARKDOWN' },
-  output: { type: 'string', short: 'o', env: 'LANEWAY_OUTPUT' },
-  tag: { type: 'string', multiple: true, env: 'LANEWAY_PLAN_TAGS' },
-  'server-side': { type: 'boolean', env: 'LANEWAY_PLAN_SERVER_SIDE' },
-  help: { type: 'boolean', short: 'h', env: 'LANEWAY_PLAN_HELP' },
-} as const satisfies Record<string, FlagSpec>);
-
-const USAGE = `usage: laneway plan <command> [flags]
-
-  run <file|name[@version|@tag]> --sandbox <name> [--param k=v]... [--junit f] [--markdown f] [--policy f] [--result f] [-o summary|json]
-                      run a plan file, or a plan stored on the control plane, from here
-                      exit 0: every step passed; 1: a step failed; 2: the plan could not run
-                      (invalid plan or params, refused by the policy, unknown sandbox)
-  run <name[@version|@tag]> --server-side --sandbox <name> [--param k=v]... [-o summary|json]
-                      run a stored plan on the control plane: stored with its result, prints the run
-                      id at once (laneway run get|cancel <id>)
-  validate <file> [--policy f]       check a plan (and, with --policy, that the policy allows it)
-  push <file> [--tag t]...           store the plan's version on the control plane with tags
-  list                               list stored plans, versions and tags
-
-  --server url    control plane (default ${DEFAULT_SERVER}; env LANEWAY_URL); token from LANEWAY_TOKEN
-`;
+const PLANS: ResourceView<PlanSummary> = {
+  kind: 'plan',
+  name: (p) => p.name,
+  columns: [
+    ['NAME', (p) => p.name],
+    ['VERSIONS', (p) => p.versions.map((v) => `${v.version}${v.tags.length > 0 ? ` [${v.tags.join(', ')}]` : ''}`).join(', ')],
+  ],
+  empty: 'no plans',
+};
 
 /** Errors that mean "the plan could not run": exit 2 with one line, like every configuration error. */
 const CANNOT_RUN = new Set([
@@ -48,7 +31,6 @@ const CANNOT_RUN = new Set([
   'LANEWAY_ERR_SANDBOX_REQUIRED',
   'LANEWAY_ERR_SANDBOX_NOT_FOUND',
   'LANEWAY_ERR_PLAN_NOT_FOUND',
-  'LANEWAY_ERR_CONTROL_PLANE',
 ]);
 
 function asConfigError(subject: string, err: unknown): unknown {
@@ -102,15 +84,12 @@ function one(positionals: string[], command: string, what: string): string {
 }
 
 export async function runPlanCommand(argv: string[]): Promise<void> {
-  const parsed = parseSubcommand(argv, FLAGS, USAGE);
-  if (parsed === undefined) return;
-  const { values, command, args } = parsed;
+  const { values, command, args } = parseSubcommand(argv, PLAN_FLAGS, 'plan');
   const client = new LanewayClient(serverFrom(values));
   switch (command) {
     case 'run': {
       const ref = one(args, 'run', 'plan file or name');
-      const output = typeof values.output === 'string' ? values.output : 'summary';
-      if (output !== 'summary' && output !== 'json') throw new ConfigError('--output', 'expected summary or json');
+      const output = outputFormat(values, ['summary', 'json']);
       if (values['server-side'] === true) {
         if (looksLikeFile(ref) || ref === '-') throw new ConfigError('--server-side', 'runs a stored plan: push the file first (laneway plan push), then run it by name');
         const at = ref.indexOf('@');
@@ -134,10 +113,13 @@ export async function runPlanCommand(argv: string[]): Promise<void> {
       try {
         const plan = await loadPlan(ref, client);
         const params = parseParamPairs((values.param as string[] | undefined) ?? []);
+        // on stderr, so stdout carries the summary alone; only for a person at a terminal reading the summary
+        const progress = output === 'summary' ? terminalProgress(process.stderr, process.stdout.isTTY === true) : undefined;
         result = await runPlan(plan, params, {
           ...(typeof values.sandbox === 'string' ? { sandbox: values.sandbox } : {}),
           sandboxes: client.sandboxes(),
           policy,
+          ...(progress === undefined ? {} : { progress }),
         });
       } catch (err) {
         throw asConfigError(ref, err);
@@ -182,18 +164,12 @@ export async function runPlanCommand(argv: string[]): Promise<void> {
       return;
     }
     case 'list': {
+      const format = outputFormat(values, RESOURCE_FORMATS);
       const plans = await client.plans();
-      if (plans.length === 0) {
-        process.stdout.write('no plans\n');
-        return;
-      }
-      for (const p of plans) {
-        const versions = p.versions.map((v) => `${v.version}${v.tags.length > 0 ? ` [${v.tags.join(', ')}]` : ''}`);
-        process.stdout.write(`${p.name}: ${versions.join(', ')}\n`);
-      }
+      printResources(format, plans, { items: plans }, PLANS, values['no-headers'] === true);
       return;
     }
     default:
-      throw new ConfigError(command, `unknown plan command (expected run, validate, push or list)\n${USAGE}`);
+      throw new ConfigError(command, 'unknown plan command (expected run, validate, push or list; laneway help plan)');
   }
 }

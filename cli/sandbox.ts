@@ -1,12 +1,13 @@
 // `laneway sandbox apply|list|get|delete` and `laneway routes <ns>/<name>`: a thin client of the control plane API.
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
+import { LanewayClient, serverFrom, type SandboxResource } from '../client/api.js';
 import { parseSandboxFile } from '../client/sandbox-file.js';
-import { table } from './table.js';
+import { RESOURCE_FORMATS, ROUTES_FLAGS, SANDBOX_FLAGS } from './commands.js';
+import { outputFormat, printResources, type ResourceView } from './output.js';
 import { DEFAULT_ROUTING_KEY_NAME } from '../core/constants.js';
 import { ConfigError } from '../core/errors.js';
-import { parseDurationMs, parseFlags, parseSubcommand, type FlagSpec } from '../core/flags.js';
+import { parseDurationMs, parseFlags, parseSubcommand } from '../core/flags.js';
 import { isDnsLabel, isWorkloadName } from '../core/names.js';
 import { describeWaiting, waitReady as waitSandboxReady } from '../validate/actions/wait.js';
 import { ValidateError } from '../validate/errors.js';
@@ -15,39 +16,8 @@ import { ValidateError } from '../validate/errors.js';
 /** The baggage member the sidecar reads by default (README: `baggage: laneway=<key>`). */
 const BAGGAGE_KEY = DEFAULT_ROUTING_KEY_NAME;
 
-// Explicit env names: the token and server are the only settings meant to come from the environment.
-const FLAGS = Object.freeze({
-  server: { type: 'string', env: 'LANEWAY_URL' },
-  file: { type: 'string', short: 'f', env: 'LANEWAY_SANDBOX_FILE' },
-  wait: { type: 'boolean', env: 'LANEWAY_SANDBOX_WAIT' },
-  timeout: { type: 'string', env: 'LANEWAY_WAIT_TIMEOUT' },
-  output: { type: 'string', short: 'o', env: 'LANEWAY_OUTPUT' },
-  help: { type: 'boolean', short: 'h', env: 'LANEWAY_SANDBOX_HELP' },
-} as const satisfies Record<string, FlagSpec>);
-
-const SANDBOX_USAGE = `usage: laneway sandbox <command> [flags]
-
-  apply -f <file|-> [--wait] [--timeout 2m]   create or replace the sandboxes in a YAML or JSON file
-  list [-o json]                               list sandboxes
-  get <name> [-o yaml|json]                    show one sandbox with its status
-  delete <name>                                delete a sandbox (its routes disappear everywhere)
-
-  --server url    control plane (default ${DEFAULT_SERVER}; env LANEWAY_URL)
-  The bearer token is read from LANEWAY_TOKEN (never a flag: flags show up in ps and shell history).
-`;
-
-const ROUTES_USAGE = `usage: laneway routes <namespace>/<name> [-o json] [--server url]
-  show a workload's route table (-o json prints it in the sidecar's routes-file format)
-`;
-
 function clientFrom(values: Record<string, unknown>): LanewayClient {
   return new LanewayClient(serverFrom(values));
-}
-
-function outputFormat(values: Record<string, unknown>, allowed: readonly string[], fallback: string): string {
-  const output = typeof values.output === 'string' ? values.output : fallback;
-  if (!allowed.includes(output)) throw new ConfigError('--output', `expected one of ${allowed.join(', ')}`);
-  return output;
 }
 
 function readSource(file: string): string {
@@ -102,9 +72,7 @@ function age(iso: string | null): string {
 }
 
 export async function runSandboxCommand(argv: string[]): Promise<void> {
-  const parsed = parseSubcommand(argv, FLAGS, SANDBOX_USAGE);
-  if (parsed === undefined) return;
-  const { values, command, args } = parsed;
+  const { values, command, args } = parseSubcommand(argv, SANDBOX_FLAGS, 'sandbox');
   const client = clientFrom(values);
   const nameArg = (): string => {
     const name = args[0];
@@ -117,28 +85,17 @@ export async function runSandboxCommand(argv: string[]): Promise<void> {
       if (args.length > 0) throw new ConfigError('apply', `unexpected argument '${args[0]}' (use -f <file>)`);
       return apply(client, values);
     case 'list': {
-      const output = outputFormat(values, ['table', 'json'], 'table');
+      const format = outputFormat(values, RESOURCE_FORMATS);
       const json = await client.listSandboxes();
-      if (output === 'json') {
-        process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-        return;
-      }
-      if (json.items.length === 0) {
-        process.stdout.write('no sandboxes\n');
-        return;
-      }
-      const rows = [['NAME', 'ROUTING KEY', 'PHASE', 'REVISION', 'WORKLOADS', 'EXPIRES']];
-      for (const s of json.items) {
-        rows.push([s.name, s.status.routingKey, s.status.phase, String(s.status.revision), s.spec.forks.map((f) => f.workload).join(','), age(s.status.expiresAt)]);
-      }
-      process.stdout.write(table(rows));
+      printResources(format, json.items, json, SANDBOXES, values['no-headers'] === true);
       return;
     }
     case 'get': {
       const name = nameArg();
-      const output = outputFormat(values, ['yaml', 'json'], 'yaml');
+      const format = outputFormat(values, ['yaml', 'json', 'table', 'name']);
       const json = await client.getSandbox(name);
-      process.stdout.write(output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));
+      if (format === 'yaml') process.stdout.write(stringify(json));
+      else printResources(format, [json], json, SANDBOXES, values['no-headers'] === true);
       return;
     }
     case 'delete': {
@@ -148,32 +105,59 @@ export async function runSandboxCommand(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new ConfigError(command, `unknown sandbox command (expected apply, list, get or delete)\n${SANDBOX_USAGE}`);
+      throw new ConfigError(command, 'unknown sandbox command (expected apply, list, get or delete; laneway help sandbox)');
   }
 }
 
+/** A sandbox in a table: what `kubectl get` would show of it. */
+const SANDBOXES: ResourceView<SandboxResource> = {
+  kind: 'sandbox',
+  name: (s) => s.name,
+  columns: [
+    ['NAME', (s) => s.name],
+    ['ROUTING KEY', (s) => s.status.routingKey],
+    ['PHASE', (s) => s.status.phase],
+    ['REVISION', (s) => String(s.status.revision)],
+    ['WORKLOADS', (s) => s.spec.forks.map((f) => f.workload).join(',')],
+    ['EXPIRES', (s) => age(s.status.expiresAt)],
+  ],
+  empty: 'no sandboxes',
+};
+
+/** One row per (route, port): a route with two forked ports is two rows. */
+interface RouteRow {
+  readonly key: string;
+  readonly sandbox: string;
+  readonly port: string;
+  readonly target: string;
+}
+
+const ROUTES: ResourceView<RouteRow> = {
+  kind: 'route',
+  name: (r) => `${r.sandbox}:${r.port}`,
+  columns: [
+    ['KEY', (r) => r.key],
+    ['SANDBOX', (r) => r.sandbox],
+    ['PORT', (r) => r.port],
+    ['TARGET', (r) => r.target],
+  ],
+  empty: 'no routes',
+};
+
 export async function runRoutesCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, { server: FLAGS.server, output: FLAGS.output, help: FLAGS.help }, process.env, true);
-  if (values.help === true) {
-    process.stdout.write(ROUTES_USAGE);
-    return;
-  }
+  const { values, positionals } = parseFlags(argv, ROUTES_FLAGS, process.env, true);
   const workload = positionals[0];
   if (workload === undefined || positionals.length > 1 || !isWorkloadName(workload)) {
     throw new ConfigError('routes', `expected <namespace>/<name>, got '${positionals.join(' ')}'`);
   }
-  const output = outputFormat(values, ['table', 'json'], 'table');
-  const client = clientFrom(values);
-  const json = await client.routes(workload);
-  if (output === 'json') {
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-    return;
-  }
-  process.stdout.write(`${json.workload} revision ${json.revision}, ${json.routes.length} route${json.routes.length === 1 ? '' : 's'}\n`);
-  if (json.routes.length === 0) return;
-  const rows = [['KEY', 'SANDBOX', 'PORT', 'TARGET']];
+  const format = outputFormat(values, RESOURCE_FORMATS);
+  const json = await clientFrom(values).routes(workload);
+  const rows: RouteRow[] = [];
   for (const route of json.routes) {
-    for (const [port, target] of Object.entries(route.targets)) rows.push([route.key, route.sandbox, port, target]);
+    for (const [port, target] of Object.entries(route.targets)) rows.push({ key: route.key, sandbox: route.sandbox, port, target: String(target) });
   }
-  process.stdout.write(table(rows));
+  const noHeaders = values['no-headers'] === true;
+  if (format === 'table' && !noHeaders) process.stdout.write(`${json.workload} revision ${json.revision}, ${json.routes.length} route${json.routes.length === 1 ? '' : 's'}\n`);
+  if (format === 'table' && rows.length === 0) return;
+  printResources(format, rows, json, ROUTES, noHeaders);
 }

@@ -2,36 +2,32 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import { DEFAULT_SERVER, LanewayClient, serverFrom } from '../client/api.js';
-import { DEFAULT_SKILL_TAG, renderSkill, skillsOf } from '../validate/skills.js';
-import { parseSubcommand, type FlagSpec } from '../core/flags.js';
+import { LanewayClient, serverFrom } from '../client/api.js';
+import { DEFAULT_SKILL_TAG, renderSkill, skillsOf, type SkillRef } from '../validate/skills.js';
+import { parseSubcommand } from '../core/flags.js';
+import { RESOURCE_FORMATS, SKILLS_FLAGS } from './commands.js';
+import { outputFormat, printResources, type ResourceView } from './output.js';
 
-const FLAGS = Object.freeze({
-  server: { type: 'string', env: 'LANEWAY_URL' },
-  tag: { type: 'string', env: 'LANEWAY_SKILL_TAG' },
-  help: { type: 'boolean', short: 'h', env: 'LANEWAY_SKILLS_HELP' },
-} as const satisfies Record<string, FlagSpec>);
-
-const USAGE = `usage: laneway skills <command> [flags]
-
-  export <dir> [--tag ${DEFAULT_SKILL_TAG}]   write <dir>/<plan>/SKILL.md and plan.yaml for every plan version carrying the tag
-  list [--tag ${DEFAULT_SKILL_TAG}]           list those plan versions
-
-  --server url    control plane (default ${DEFAULT_SERVER}; env LANEWAY_URL); token from LANEWAY_TOKEN
-`;
+const SKILLS: ResourceView<SkillRef> = {
+  kind: 'skill',
+  name: (s) => `${s.name}@${s.version}`,
+  columns: [
+    ['NAME', (s) => s.name],
+    ['VERSION', (s) => s.version],
+    ['DESCRIPTION', (s) => s.description ?? ''],
+  ],
+  empty: '',
+};
 
 export async function runSkillsCommand(argv: string[]): Promise<void> {
-  const parsed = parseSubcommand(argv, FLAGS, USAGE);
-  if (parsed === undefined) return;
-  const { values, command, args } = parsed;
+  const { values, command, args } = parseSubcommand(argv, SKILLS_FLAGS, 'skills');
   const client = new LanewayClient(serverFrom(values));
   const tag = typeof values.tag === 'string' ? values.tag : DEFAULT_SKILL_TAG;
   const skills = skillsOf(await client.plans(), tag);
   switch (command) {
     case 'list':
       if (args.length > 0) throw new ConfigError('list', `unexpected argument '${args[0]}'`);
-      if (skills.length === 0) process.stdout.write(`no plan version is tagged ${tag}\n`);
-      for (const s of skills) process.stdout.write(`${s.name}@${s.version}  ${s.description ?? ''}\n`);
+      printResources(outputFormat(values, RESOURCE_FORMATS), skills, { tag, items: skills }, { ...SKILLS, empty: `no plan version is tagged ${tag}` }, values['no-headers'] === true);
       return;
     case 'export': {
       if (args.length !== 1) throw new ConfigError('export', 'expects exactly one directory');
@@ -47,6 +43,6 @@ export async function runSkillsCommand(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new ConfigError(command, `unknown skills command (expected export or list)\n${USAGE}`);
+      throw new ConfigError(command, 'unknown skills command (expected export or list; laneway help skills)');
   }
 }

@@ -1,30 +1,12 @@
 // `laneway traffic <sandbox>`: what the sidecars captured for a sandbox (spec.capture), one line per exchange; --follow streams.
-import { LanewayClient, serverFrom, DEFAULT_SERVER } from '../client/api.js';
+import { stringify } from 'yaml';
+import { LanewayClient, serverFrom } from '../client/api.js';
 import { ConfigError } from '../core/errors.js';
-import { parseFlags, parsePositiveInt, type FlagSpec } from '../core/flags.js';
+import { parseFlags, parsePositiveInt } from '../core/flags.js';
+import { TRAFFIC_FLAGS } from './commands.js';
+import { outputFormat } from './output.js';
 import { isDnsLabel, isWorkloadName } from '../core/names.js';
 import type { TrafficEntry, TrafficQuery } from '../model/capture.js';
-
-const FLAGS = Object.freeze({
-  server: { type: 'string', env: 'LANEWAY_URL' },
-  follow: { type: 'boolean', short: 'f', env: 'LANEWAY_TRAFFIC_FOLLOW' },
-  workload: { type: 'string', env: 'LANEWAY_TRAFFIC_WORKLOAD' },
-  status: { type: 'string', env: 'LANEWAY_TRAFFIC_STATUS' },
-  since: { type: 'string', env: 'LANEWAY_TRAFFIC_SINCE' },
-  limit: { type: 'string', env: 'LANEWAY_TRAFFIC_LIMIT' },
-  output: { type: 'string', short: 'o', env: 'LANEWAY_OUTPUT' },
-  help: { type: 'boolean', short: 'h', env: 'LANEWAY_TRAFFIC_HELP' },
-} as const satisfies Record<string, FlagSpec>);
-
-const USAGE = `usage: laneway traffic <sandbox> [--follow] [--workload ns/name] [--status 2xx|4xx|5xx|error] [--since time] [--limit 100] [-o line|json]
-
-  what the sidecars routed to the sandbox's forks (the sandbox needs spec.capture): time, workload,
-  method, path, status, duration, target; -o json prints one JSON entry per line (headers, bodies)
-  --follow (-f)   keep printing new exchanges until Ctrl-C (resumes by itself if the stream drops)
-  --since         RFC 3339 time, or a duration back from now (30s, 5m, 2h)
-  --server url    control plane (default ${DEFAULT_SERVER}; env LANEWAY_URL); token from LANEWAY_TOKEN
-  example: laneway traffic pr-42 --status 5xx --follow
-`;
 
 /** One exchange (or drop marker) as one line. */
 export function trafficLine(entry: TrafficEntry): string {
@@ -50,12 +32,11 @@ function sinceOf(value: string): string {
 }
 
 export async function runTrafficCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, FLAGS, process.env, true);
-  if (values.help === true) return void process.stdout.write(USAGE);
+  const { values, positionals } = parseFlags(argv, TRAFFIC_FLAGS, process.env, true);
   const [sandbox, ...extra] = positionals;
   if (sandbox === undefined || extra.length > 0 || !isDnsLabel(sandbox)) throw new ConfigError('traffic', `expected one sandbox name, got '${positionals.join(' ')}'`);
-  const output = typeof values.output === 'string' ? values.output : 'line';
-  if (output !== 'line' && output !== 'json') throw new ConfigError('--output', 'expected line or json');
+  // `line` is the table's name before -o table existed; both print one line per exchange
+  const output = outputFormat(values, ['table', 'json', 'yaml', 'line']);
   const workload = values.workload as string | undefined;
   if (workload !== undefined && !isWorkloadName(workload)) throw new ConfigError('--workload', `expected <namespace>/<name>, got '${workload}'`);
   const status = values.status as string | undefined;
@@ -66,7 +47,9 @@ export async function runTrafficCommand(argv: string[]): Promise<void> {
     ...(typeof values.since === 'string' ? { since: sinceOf(values.since) } : {}),
     ...(typeof values.limit === 'string' ? { limit: parsePositiveInt('--limit', values.limit, 1000) } : {}),
   };
-  const print = (entry: TrafficEntry): void => void process.stdout.write(output === 'json' ? `${JSON.stringify(entry)}\n` : trafficLine(entry));
+  // one entry per line (json) or per document (yaml), so a follow stream can be read as it comes
+  const print = (entry: TrafficEntry): void =>
+    void process.stdout.write(output === 'json' ? `${JSON.stringify(entry)}\n` : output === 'yaml' ? `---\n${stringify(entry)}` : trafficLine(entry));
   const client = new LanewayClient(serverFrom(values));
   const page = await client.traffic(sandbox, query);
   if (!page.capture) process.stderr.write(`sandbox ${sandbox} does not capture traffic: add "capture": {} to its spec\n`);

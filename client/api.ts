@@ -1,5 +1,6 @@
 // The one typed client of the control plane API: a method per endpoint, the wire types imported from where the server defines them.
 import { request } from 'undici';
+import { DEFAULT_SERVER } from '../core/constants.js';
 import { ConfigError, LanewayError } from '../core/errors.js';
 import type { SandboxResource } from '../control-plane/api/sandboxes.js';
 import type { SandboxSpec } from '../control-plane/spec.js';
@@ -16,7 +17,7 @@ import type { PlanSummary, StoredVersion } from '../validate/server/plans-api.js
 export type { SandboxResource } from '../control-plane/api/sandboxes.js';
 export type { PlanSummary, PlanVersionSummary } from '../validate/server/plans-api.js';
 
-export const DEFAULT_SERVER = 'http://127.0.0.1:7070';
+export { DEFAULT_SERVER } from '../core/constants.js';
 
 /** How long one call may take by default; a server-side run waits for its verdict and gets `RUN_WAIT_MS`. */
 export const CALL_TIMEOUT_MS = 30_000;

@@ -17,3 +17,6 @@ export const SANDBOX_HEADER = 'laneway-sandbox';
 export const ERROR_HEADER = 'laneway-error';
 /** Set on a response the baseline answered because the sandbox was unreachable (`--fallback baseline`). */
 export const FALLBACK_HEADER = 'laneway-fallback';
+
+/** Where the CLI, the MCP server and the client find the control plane unless told otherwise (`--server`, `LANEWAY_URL`). */
+export const DEFAULT_SERVER = 'http://127.0.0.1:7070';

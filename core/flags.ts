@@ -10,6 +10,12 @@ export interface FlagSpec {
   /** environment variable; default `LANEWAY_<FLAG_NAME>` */
   readonly env?: string;
   readonly short?: string;
+  /** what the flag does, one line, for `--help` (defaults and env names are printed by the help, not repeated here) */
+  readonly doc?: string;
+  /** the value's placeholder in help (`url`, `dur`); default `value` */
+  readonly arg?: string;
+  /** the default as help shows it; the parser's own default is the truth (a golden test keeps them in step) */
+  readonly default?: string;
 }
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
@@ -91,18 +97,15 @@ export function parsePositiveInt(flag: string, value: string, max = Number.MAX_S
 
 /**
  * `laneway <noun> <verb> [args] [flags]`: parses flags (positionals allowed) and splits off the verb.
- * Prints `usage` and returns undefined for `--help`, `help` or a missing verb.
+ * `--help` and a missing verb never get here: the CLI's entry point answers them from the command registry.
  */
 export function parseSubcommand(
   argv: readonly string[],
   specs: Readonly<Record<string, FlagSpec>>,
-  usage: string,
-): { values: FlagValues; command: string; args: string[] } | undefined {
+  noun: string,
+): { values: FlagValues; command: string; args: string[] } {
   const { values, positionals } = parseFlags(argv, specs, process.env, true);
   const [command, ...args] = positionals;
-  if (values.help === true || command === undefined || command === 'help') {
-    process.stdout.write(usage);
-    return undefined;
-  }
+  if (command === undefined) throw new ConfigError(noun, `needs a command (laneway help ${noun})`);
   return { values, command, args };
 }

@@ -1,35 +1,16 @@
 // `laneway demo` (`npm start`): starts the mini-mesh, forks orders as sandbox orders-pr-1, shows both paths and curl lines, runs until Ctrl-C.
 import { ConfigError } from '../core/errors.js';
-import { parseFlags, parsePositiveInt, type FlagSpec } from '../core/flags.js';
+import { parseFlags, parsePositiveInt } from '../core/flags.js';
+import { DEMO_FLAGS } from './flags.js';
 import { BAGGAGE_KEY, formatPath, Mesh } from './mesh.js';
 import { portIsFree, ProcessFailedError } from '../core/process.js';
-
-const USAGE = `usage: laneway demo [--port <n>] [--verbose]
-
-Starts a local mini-mesh on 127.0.0.1 (control plane, web → orders → payments each behind a
-sidecar, and a fork orders-v2 registered as sandbox orders-pr-1), sends one request without and
-one with a routing key, prints both paths and curl lines to try, and runs until Ctrl-C.
-
-  --port n     port for web's sidecar, the entry point (default: a free port)
-  --verbose    show every process's log
-`;
-
-const FLAGS = Object.freeze({
-  port: { type: 'string', env: 'LANEWAY_DEMO_PORT' },
-  verbose: { type: 'boolean', env: 'LANEWAY_DEMO_VERBOSE' },
-  help: { type: 'boolean', short: 'h', env: 'LANEWAY_DEMO_HELP' },
-} as const satisfies Record<string, FlagSpec>);
 
 const SANDBOX = 'orders-pr-1';
 const FORKED = 'orders';
 const FORK = 'orders-v2';
 
 export async function runDemo(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, FLAGS);
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const { values } = parseFlags(argv, DEMO_FLAGS);
   const entryPort = values.port === undefined ? undefined : parsePositiveInt('--port', String(values.port), 65535);
   if (entryPort !== undefined && !(await portIsFree(entryPort))) {
     throw new ConfigError('--port', `127.0.0.1:${entryPort} is already in use; choose another port, or leave --port out to pick a free one`);

@@ -21,6 +21,16 @@ export interface RunContext {
   readonly sandboxes: Sandboxes;
   readonly policy: Policy | null;
   readonly signal?: AbortSignal;
+  /** hears each step start and end, and live lines of long steps (the CLI's progress on a terminal); absent = silent */
+  readonly progress?: RunProgress;
+}
+
+/** What a run reports while it runs; every method is called synchronously and must not throw. */
+export interface RunProgress {
+  stepStarted(id: string, action: string, description: string | undefined): void;
+  /** the current state of a long step (`412/1000 sent, 0 errors, 3.1s`); replaces the previous line */
+  stepUpdate(id: string, line: string): void;
+  stepFinished(result: StepResult): void;
 }
 
 export type StepVerdict = 'pass' | 'fail' | 'error' | 'skipped';
@@ -197,6 +207,7 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
         continue;
       }
       result.startedAt = new Date().toISOString();
+      ctx.progress?.stepStarted(step.id, p.action, step.description);
       const t0 = performance.now();
       const out: Record<string, unknown> = {};
       try {
@@ -214,6 +225,7 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
           backstop: (url) => backstop(ctx.policy, p.policy, url),
           assertions: (response) => (step.assert ?? []).map((a) => evaluate(interpolate(a, resolve) as AssertionSpec, response)),
           capture: (response) => captureAll(step, response, out),
+          ...(ctx.progress === undefined ? {} : { progress: (line: string) => ctx.progress!.stepUpdate(step.id, line) }),
         });
         result.verdict = result.assertions.every((a) => a.pass) ? 'pass' : 'fail';
       } catch (err) {
@@ -224,6 +236,7 @@ export async function execute(prepared: Prepared, ctx: RunContext): Promise<RunR
       }
       result.durationMs = Math.round((performance.now() - t0) * 100) / 100;
       outputs.set(step.id, out);
+      ctx.progress?.stepFinished(result);
       if (result.verdict !== 'pass') failedStep ??= step.id;
     }
   } finally {

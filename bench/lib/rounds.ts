@@ -31,6 +31,7 @@ export async function interleavedRounds<S extends { readonly name: string }>(
   const single = new Map<N, Percentiles[]>(subjects.map((s) => [s.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const s of subjects) {
+      ctx.progress(`${label} round ${round + 1}/${rounds}: ${s.name}…`);
       rates.get(s.name)!.push((await drive(s, roundMs, concurrency)).rate);
       // One at a time: the latency a request pays, without queueing behind others.
       single.get(s.name)!.push((await drive(s, roundMs / 2, 1)).latency);

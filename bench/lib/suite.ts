@@ -7,6 +7,8 @@ export interface BaseContext {
   /** A contender errored or answered wrongly: the run exits non-zero (timings never fail it). */
   fail(message: string): void;
   log(message: string): void;
+  /** a live status line (which suite, round and subject) on a terminal; nothing when stderr is not one */
+  progress(line: string): void;
 }
 
 /** Suites that measure the shared servers under test. */

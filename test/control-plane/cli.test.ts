@@ -116,13 +116,14 @@ describe('laneway sandbox', () => {
       laneway(['sandbox', 'apply', '-f', file('noname.yaml', 'spec: {}\n')]),
       laneway(['sandbox', 'apply', '-f', file('broken.yaml', 'name: [unclosed\n')]),
     ]);
-    expect(invalid.code).toBe(1);
+    // invalid input exits 2 (README "CLI": exit codes), a refused but valid request 1
+    expect(invalid.code).toBe(2);
     expect(invalid.stderr).toBe('laneway: spec.forks[0].targets.8080: must be host:port (LANEWAY_ERR_INVALID_FIELD 400)\n');
     expect(conflict.code).toBe(1);
     expect(conflict.stderr).toContain('already used by sandbox owner (LANEWAY_ERR_KEY_CONFLICT 409)');
-    expect(noName.code).toBe(1);
+    expect(noName.code).toBe(2);
     expect(noName.stderr).toContain('name must be a DNS-1123 label');
-    expect(broken.code).toBe(1);
+    expect(broken.code).toBe(2);
     expect(broken.stderr).toMatch(/^laneway: .*broken\.yaml: /);
   });
 
@@ -135,7 +136,7 @@ describe('laneway sandbox', () => {
     expect(res.stderr).toMatch(/laneway: sandbox\/down not Ready after 1s: 0\/1 targets ready \(127\.0\.0\.1:\d+: ECONNREFUSED\)\n$/);
   });
 
-  it('usage mistakes exit 2; an unreachable server exits 1 naming it', async () => {
+  it('usage mistakes exit 2; an unreachable server exits 3 naming it', async () => {
     const port = await freePort();
     const [noFile, badName, unknown, down] = await Promise.all([
       laneway(['sandbox', 'apply']),
@@ -147,7 +148,7 @@ describe('laneway sandbox', () => {
     expect(noFile.stderr).toContain('-f: apply needs -f <file>');
     expect(badName.code).toBe(2);
     expect(unknown.code).toBe(2);
-    expect(down.code).toBe(1);
+    expect(down.code).toBe(3);
     expect(down.stderr).toBe(`laneway: cannot reach the control plane at http://127.0.0.1:${port}: ECONNREFUSED\n`);
   });
 });
@@ -161,9 +162,9 @@ describe('with tokens', () => {
       laneway(['sandbox', 'apply', '-f', f], { ...env, LANEWAY_TOKEN: READER }),
       laneway(['sandbox', 'apply', '-f', f], { ...env, LANEWAY_TOKEN: WRITER }),
     ]);
-    expect(none.code).toBe(1);
+    expect(none.code).toBe(3);
     expect(none.stderr).toBe('laneway: missing Authorization: Bearer <token> (LANEWAY_ERR_UNAUTHENTICATED 401)\n');
-    expect(reader.code).toBe(1);
+    expect(reader.code).toBe(3);
     expect(reader.stderr).toContain('LANEWAY_ERR_FORBIDDEN 403');
     expect(writer.code, writer.stderr).toBe(0);
     const list = await laneway(['sandbox', 'list'], { ...env, LANEWAY_TOKEN: READER });

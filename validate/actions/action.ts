@@ -54,6 +54,8 @@ export interface StepRun {
   assertions(response: ResponseView): AssertionResult[];
   /** the step's `capture` map from a response into `out`; STEP_CAPTURE when one matches nothing */
   capture(response: ResponseView): void;
+  /** a live line about a long step (load, wait); absent when nobody shows progress */
+  readonly progress?: (line: string) => void;
 }
 
 /**

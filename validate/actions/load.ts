@@ -53,8 +53,11 @@ export function percent(text: string): number {
   return Number(text.slice(0, -1)) / 100;
 }
 
+/** How often a load step's live line is refreshed on a terminal. */
+const PROGRESS_INTERVAL_MS = 250;
+
 /** Runs one side; `key` null = baseline. Rejects with STEP_LOAD_FAILED when autocannon cannot run at all. */
-export async function runSide(load: PreparedLoad, key: string | null, signal?: AbortSignal): Promise<LoadSide> {
+export async function runSide(load: PreparedLoad, key: string | null, signal?: AbortSignal, progress?: (line: string) => void): Promise<LoadSide> {
   // autocannon loads with the first load step, not with the plan schema (validation never needs it).
   const { default: autocannon } = await import('autocannon');
   const headers = laneHeaders(load.headers, key);
@@ -115,6 +118,17 @@ export async function runSide(load: PreparedLoad, key: string | null, signal?: A
     }
     instance.on('response', (_client, _status, _bytes, responseTime) => times.push(responseTime));
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (progress !== undefined) {
+      // autocannon counts each second; our own count of answers and of errors gives a live line between its ticks
+      let errors = 0;
+      const t0 = performance.now();
+      const side = key === null ? 'baseline' : 'sandbox';
+      instance.on('reqError', () => errors++);
+      instance.on('response', (_client, status) => void (status < 200 || status > 299 ? errors++ : undefined));
+      const timer = setInterval(() => progress(`${side}: ${times.length}/${load.requests} answered, ${errors} errors, ${((performance.now() - t0) / 1000).toFixed(1)}s`), PROGRESS_INTERVAL_MS);
+      timer.unref();
+      instance.on('done', () => clearInterval(timer));
+    }
   });
 }
 
@@ -210,9 +224,9 @@ export const load: ActionModule<LoadInput, PreparedLoad> = {
     result.inputs = { url: load.url, method: load.method, headers: load.headers, ...(load.body === undefined ? {} : { body: load.body }), requests: load.requests, rate: load.rate, connections: load.connections, timeoutMs: load.timeoutMs, bounds: load.bounds };
     run.backstop(load.url);
     const key = run.lane();
-    const base = await runSide(load, null, run.signal);
+    const base = await runSide(load, null, run.signal, run.progress);
     result.load = { baseline: base };
-    const forked = await runSide(load, key, run.signal);
+    const forked = await runSide(load, key, run.signal, run.progress);
     result.load = { baseline: base, sandbox: forked };
     result.assertions = judge(load, base, forked);
     out.durationMs = base.durationMs + forked.durationMs;

@@ -105,7 +105,7 @@ export const wait: ActionModule<WaitInput, { readonly timeoutMs: number }> = {
     const { result, out, sandbox } = run;
     result.inputs = { sandbox: sandbox?.name ?? null, timeoutMs };
     if (sandbox === null) throw new ValidateError('LANEWAY_ERR_SANDBOX_REQUIRED');
-    const view = await waitReady(run.sandboxes, sandbox.name, timeoutMs, run.signal);
+    const view = await waitReady(run.sandboxes, sandbox.name, timeoutMs, run.signal, run.progress === undefined ? undefined : (v) => run.progress!(describeWaiting(v)));
     out.routingKey = view.routingKey;
     out.phase = view.phase;
     out.durationMs = view.waitedMs;
