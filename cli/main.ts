@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `laneway` command: help and completion from the command table, then dispatch to the sidecar, the control plane and the client commands.
-import { LanewayError } from '../core/errors.js';
+import { ConfigError, LanewayError } from '../core/errors.js';
 import type { CommandInfo } from './commands.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 
@@ -57,8 +57,23 @@ function helpRequested(argv: readonly string[], info: CommandInfo | undefined): 
   return words;
 }
 
+/**
+ * `laneway --server <url> <command> …`: the global flag before the command, as kubectl and gh take theirs. It sets
+ * LANEWAY_URL, so a `--server` after the command still wins, as a flag wins over the environment.
+ */
+function leadingServer(argv: string[]): string[] {
+  let i = 0;
+  while (argv[i] === '--server' || argv[i]?.startsWith('--server=')) {
+    const value = argv[i] === '--server' ? argv[i + 1] : argv[i]!.slice('--server='.length);
+    if (value === undefined || value === '') throw new ConfigError('--server', 'needs a value');
+    process.env.LANEWAY_URL = value;
+    i += argv[i] === '--server' ? 2 : 1;
+  }
+  return argv.slice(i);
+}
+
 async function main(argv: string[]): Promise<void> {
-  const [name, ...rest] = argv;
+  const [name, ...rest] = leadingServer(argv);
   const own = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
   const helpFlag = own.includes('-h') || own.includes('--help');
   if (name === undefined || name === '--help' || name === '-h' || (name === 'help' && own.every((a) => a.startsWith('-')) && !helpFlag)) {

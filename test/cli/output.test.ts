@@ -88,6 +88,17 @@ describe('-o on every command that prints resources', () => {
     expect(traffic.code, traffic.stderr).toBe(0);
   });
 
+  it('--server before the command is the global flag; after it, the command flag wins', async () => {
+    const [before, after, missing] = await Promise.all([
+      cli(['--server', cp.url, 'sandbox', 'list', '-o', 'name'], { LANEWAY_URL: '' }),
+      cli(['--server=http://127.0.0.1:1', 'sandbox', 'list', '--server', cp.url, '-o', 'name']),
+      cli(['--server']),
+    ]);
+    expect(before.stdout).toContain('sandbox/pr-same\n');
+    expect(after.code, after.stderr).toBe(0);
+    expect(missing.code).toBe(2);
+  });
+
   it('a format a command does not print exits 2 naming the flag and the choices', async () => {
     const out = await cli(['sandbox', 'list', '-o', 'wide']);
     expect(out.code).toBe(2);
