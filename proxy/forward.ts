@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
+import { checkFraming, dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
 import { dropSandboxHeaders, FALLBACK_HEADER, mayFallBack, pushForwardingHeaders, upstreamFailure, upstreamFailureOf } from './outcome.js';
 import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
@@ -467,6 +467,7 @@ export class Forwarder {
       req.once('end', onBodyEnd);
     }
 
+    checkFraming(inbound, req.httpVersionMinor);
     // Only origin-form targets are forwarded: one char tells the usual request apart (see requestProblem).
     if (inbound.problem !== undefined || (req.url as string).charCodeAt(0) !== SLASH) {
       handler.fail(requestProblem(req.url as string, inbound) as SidecarErrorCode);

@@ -106,6 +106,8 @@ export class InboundHeaders {
   forwarded = false;
   hops = 0;
   hasBody = false;
+  /** a Transfer-Encoding header was sent (Node has already refused it together with Content-Length) */
+  transferEncoding = false;
   host = false;
   /** set when the request must not be forwarded as it stands (answered by the sidecar itself) */
   problem: SidecarErrorCode | undefined = undefined;
@@ -177,6 +179,7 @@ export function scanHeaders(raw: readonly string[], rules: HeaderRules): Inbound
         break;
       case TRANSFER_ENCODING:
         out.hasBody = true;
+        out.transferEncoding = true;
         break;
       case UPGRADE:
         out.upgrade = value;
@@ -197,6 +200,15 @@ export function scanHeaders(raw: readonly string[], rules: HeaderRules): Inbound
 }
 
 export const SLASH = 0x2f;
+
+/**
+ * RFC 9112 framing rules Node's parser leaves to us, recorded in `inbound.problem`: an HTTP/1.1 request must carry
+ * Host (§3.2; Node's own check answers a bare 400, so the sidecar does it to answer with its JSON error), and an
+ * HTTP/1.0 message with Transfer-Encoding has faulty framing (§6.1). One comparison per request.
+ */
+export function checkFraming(inbound: InboundHeaders, httpVersionMinor: number): void {
+  if (httpVersionMinor === 0 ? inbound.transferEncoding : !inbound.host) inbound.problem ??= 'LANEWAY_ERR_BAD_REQUEST';
+}
 
 /**
  * Why a request is answered by the sidecar instead of forwarded, or undefined. Absolute-form targets

@@ -7,6 +7,8 @@ import type { Tunneler } from './tunnel.js';
 import type { H2Forwarder } from './h2.js';
 import type { Stats } from './metrics.js';
 import type { PortMapping } from './config.js';
+import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
+import type { Duplex } from 'node:stream';
 
 export interface ListenerOptions {
   readonly ports: readonly PortMapping[];
@@ -23,6 +25,32 @@ function checkingIntervalMs(headersTimeoutMs: number): number {
 /** A connection that has not sent enough to tell HTTP/1.1 from HTTP/2 within the headers timeout. */
 function onSniffTimeout(this: Socket): void {
   this.destroy();
+}
+
+/**
+ * Node's parser (llhttp, strict) refused the bytes: an RFC 9112 framing error (Content-Length with Transfer-Encoding,
+ * differing Content-Lengths, obs-fold, bare LF, a bad chunk size…) or a head past 16 KiB. The client gets the
+ * sidecar's JSON error, as for any request the sidecar refuses, and the connection closes: after a framing error
+ * nothing on it can be trusted to be where the client meant it (test/proxy/smuggling.test.ts).
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    // a head that took longer than --headers-timeout (slowloris): Node's own answer
+    socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const code: SidecarErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'LANEWAY_ERR_HEADERS_TOO_LARGE' : 'LANEWAY_ERR_BAD_REQUEST';
+  const body = errorBody(code);
+  const { status } = SIDECAR_ERRORS[code];
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nlaneway-error: ${code}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** "PRI" starts the HTTP/2 client preface (RFC 9113 §3.4); no HTTP/1.1 method does. */
@@ -62,6 +90,8 @@ export class Listeners {
           connectionsCheckingInterval: checkingIntervalMs(options.headersTimeoutMs),
           // Uploads and downloads may legitimately take long; a stalled body is bounded by --body-timeout (forward.ts).
           requestTimeout: 0,
+          // checked by the sidecar (headers.ts checkFraming), so a missing Host gets its JSON 400 like every refusal
+          requireHostHeader: false,
           noDelay: true,
         },
         (req, res) => forwarder.handle(req, res, appPort),
@@ -74,6 +104,7 @@ export class Listeners {
       // 'listening'. test/proxy/limits.test.ts fails if this stops working.
       http1.emit('listening');
       http1.on('upgrade', (req, socket, head) => tunneler.handle(req, socket, head, appPort));
+      http1.on('clientError', onClientError);
       const h2server = h2[i]!.server;
       h2server.on('session', (session: Http2Session) => {
         this.#sessions.add(session);

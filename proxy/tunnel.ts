@@ -3,7 +3,7 @@ import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
-import { dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, type InboundHeaders } from './headers.js';
+import { checkFraming, dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, type InboundHeaders } from './headers.js';
 import { FALLBACK_HEADER, mayFallBack, pushForwardingHeaders, upstreamFailureOf } from './outcome.js';
 import { Decision } from './metrics.js';
 import { REFUSE, SANDBOX, type Routed } from './router.js';
@@ -48,6 +48,7 @@ export class Tunneler {
     client.on('error', () => client.destroy());
     const inbound = scanHeaders(req.rawHeaders, ctx.rules);
     // A chunked upgrade request's body cannot be told apart from the new protocol without decoding it.
+    checkFraming(inbound, req.httpVersionMinor);
     const problem = requestProblem(req.url as string, inbound) ?? (inbound.hasBody && req.headers['content-length'] === undefined ? 'LANEWAY_ERR_BAD_REQUEST' : undefined);
     if (problem !== undefined) {
       this.#refuse(client, NO_ROUTE, problem);
