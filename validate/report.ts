@@ -111,11 +111,23 @@ function cell(text: string, max = 160): string {
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
 
+/**
+ * Inline code that holds any text (CommonMark §6.1): fenced by one more backtick than the longest run inside it,
+ * padded with a space where the text starts or ends with a backtick, so a regex or URL with backticks stays code.
+ */
+export function inlineCode(text: string): string {
+  let longest = 0;
+  for (const run of text.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
+  const fence = '`'.repeat(longest + 1);
+  const pad = longest > 0 && (text.startsWith('`') || text.endsWith('`')) ? ' ' : '';
+  return `${fence}${pad}${text}${pad}${fence}`;
+}
+
 function what(step: StepResult): string {
   const inputs = step.inputs as { method?: string; url?: string; target?: string } | undefined;
   if (step.action === 'wait') return 'wait for Ready';
   if (inputs?.url === undefined) return step.action;
-  return `${step.action} \`${inputs.method ?? 'GET'} ${inputs.url}\`${step.action === 'http' ? ` (${inputs.target ?? 'sandbox'})` : ''}`;
+  return `${step.action} ${inlineCode(`${inputs.method ?? 'GET'} ${inputs.url}`)}${step.action === 'http' ? ` (${inputs.target ?? 'sandbox'})` : ''}`;
 }
 
 export interface MarkdownOptions {
@@ -148,7 +160,7 @@ export function markdown(result: RunResult, options: MarkdownOptions = {}): stri
   for (const step of result.steps) {
     if (step.verdict === 'skipped' && step.reason !== undefined) failures.push(`- **${step.id}** skipped: ${cell(step.reason, 300)}`);
     if (step.error !== undefined) failures.push(`- **${step.id}** \`${step.error.code}\`: ${cell(step.error.message, 300)}`);
-    for (const a of step.assertions) if (!a.pass) failures.push(`- **${step.id}** \`${cell(a.assertion, 120)}\`: ${cell(a.message, 300)}`);
+    for (const a of step.assertions) if (!a.pass) failures.push(`- **${step.id}** ${inlineCode(cell(a.assertion, 120))}: ${cell(a.message, 300)}`);
   }
   if (failures.length > 0) lines.push('', '#### What failed', '', ...failures);
   for (const step of result.steps) {

@@ -2,7 +2,7 @@
 // UPDATE_GOLDEN=1 rewrites the files; review the diff before committing.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { markdown } from '../../validate/report.js';
+import { inlineCode, markdown } from '../../validate/report.js';
 import type { RunResult, StepResult } from '../../validate/runner.js';
 
 const golden = (name: string): URL => new URL(`golden/${name}.md`, import.meta.url);
@@ -81,5 +81,13 @@ describe('markdown report', () => {
     const row = text.split('\n').find((l) => l.startsWith('| x\\|y'))!;
     expect(row.split(/(?<!\\)\|/).length).toBe(7); // 5 cells
     expect(row.length).toBeLessThan(400);
+  });
+
+  it('keeps backticks in a URL or an assertion inside inline code (a longer fence, padded where it touches one)', () => {
+    expect(inlineCode('GET /a')).toBe('`GET /a`');
+    expect(inlineCode('matches ^`x`$')).toBe('``matches ^`x`$``');
+    expect(inlineCode('`a``b`')).toBe('``` `a``b` ```');
+    const step: StepResult = { ...get(false), inputs: { method: 'GET', url: 'http://a/`tick`' } };
+    expect(markdown(result('fail', [step]))).toContain('`` GET http://a/`tick` ``');
   });
 });
