@@ -1,0 +1,92 @@
+// `--port …/auto`: what each upstream speaks, learned once by an HTTP/2 preface probe that carries no request, and remembered.
+import http2 from 'node:http2';
+import { connect } from 'node:net';
+import { LRUCache } from 'lru-cache';
+import { AS_CLIENT, H2C, HTTP1 } from './protocols.js';
+
+/**
+ * How long a probe waits for the upstream's SETTINGS frame after connecting. An HTTP/2 server sends it
+ * as soon as it has read the preface (RFC 9113 §3.4); an HTTP/1.1 server answers the preface with 400 or
+ * closes, which ends the probe sooner. A server that does neither within this time is taken for HTTP/1.1.
+ */
+export const AUTO_PROBE_TIMEOUT_MS = 1000;
+
+/** What an `auto` upstream speaks: AS_CLIENT until learned (requests then go in the client's protocol), HTTP1 or H2C. */
+export type Learned = typeof AS_CLIENT | typeof HTTP1 | typeof H2C;
+
+/**
+ * One upstream's learned protocol. Learning never sends a request: the probe opens a connection, sends
+ * only the HTTP/2 connection preface and an empty SETTINGS frame, and reads the reply. A request waits
+ * for the probe and is then sent once, in the learned protocol, so a non-idempotent request can never
+ * be sent twice. An upstream that cannot be reached stays unlearned (the request goes in the client's
+ * protocol and fails as any unreachable upstream does; the next request probes again).
+ */
+export class ProtocolMemo {
+  learned: Learned = AS_CLIENT;
+  /** probes run for this upstream (the admin and tests read it) */
+  probes = 0;
+  #probe: Promise<void> | null = null;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #timeoutMs: number;
+
+  constructor(host: string, port: number, connectTimeoutMs: number) {
+    this.#host = host.replace(/^\[|\]$/g, '');
+    this.#port = port;
+    this.#timeoutMs = connectTimeoutMs;
+  }
+
+  /** Resolves once this upstream's protocol is learned, or the probe found it unreachable (`learned` stays AS_CLIENT). Never rejects. */
+  probe(): Promise<void> {
+    if (this.learned !== AS_CLIENT) return Promise.resolve();
+    this.#probe ??= new Promise<void>((resolve) => {
+      this.probes++;
+      let connected = false;
+      let settled = false;
+      const session = http2.connect(`http://${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${this.#port}`, {
+        createConnection: () => connect({ host: this.#host, port: this.#port, noDelay: true }),
+      });
+      const done = (learned: Learned): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.learned = learned;
+        this.#probe = null;
+        session.destroy();
+        resolve();
+      };
+      // Before the connection: the connect timeout; after it, the wait for SETTINGS.
+      let timer = setTimeout(() => done(AS_CLIENT), this.#timeoutMs);
+      session.once('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => done(HTTP1), AUTO_PROBE_TIMEOUT_MS);
+      });
+      session.once('remoteSettings', () => done(H2C));
+      session.on('error', () => done(connected ? HTTP1 : AS_CLIENT));
+      session.once('close', () => done(connected ? HTTP1 : AS_CLIENT));
+    });
+    return this.#probe;
+  }
+}
+
+/** The memos of every `auto` upstream (the baseline's ports and their forks), bounded like the connection pools. */
+export class ProtocolMemos {
+  readonly #memos: LRUCache<string, ProtocolMemo>;
+  readonly #connectTimeoutMs: number;
+
+  constructor(max: number, connectTimeoutMs: number) {
+    this.#memos = new LRUCache({ max });
+    this.#connectTimeoutMs = connectTimeoutMs;
+  }
+
+  get(host: string, port: number): ProtocolMemo {
+    const key = `${host}:${port}`;
+    let memo = this.#memos.get(key);
+    if (memo === undefined) {
+      memo = new ProtocolMemo(host, port, this.#connectTimeoutMs);
+      this.#memos.set(key, memo);
+    }
+    return memo;
+  }
+}

@@ -1,0 +1,243 @@
+// HTTP/1.1 ↔ HTTP/2 translation per app port: {client HTTP/1.1, client h2c} × {app http1, app h2c} × {baseline, fork}, through a real sidecar process.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import http2, { type ClientHttp2Session } from 'node:http2';
+import { startLaneway, type Started } from '../helpers/processes.js';
+import { writeRoutesFile } from '../helpers/routes.js';
+import { BIG, BIG_SHA, bigBody, sendH1, sendH2, startProtocolApp, type Exchange, type ProtocolApp, type SendOptions } from '../helpers/protocol-apps.js';
+
+const KEY = 'fk7q2';
+const baggage = { baggage: `laneway=${KEY}` };
+const dir = mkdtempSync(join(tmpdir(), 'laneway-translate-'));
+
+interface Sidecar extends Started {
+  /** listen port by app port */
+  readonly ports: Map<number, number>;
+  readonly admin: string;
+}
+
+/** A sidecar with one listener per `--port` spec; the listening line gives each bound port. */
+async function startTranslatingSidecar(portSpecs: string[], routesFile: string, extra: string[] = []): Promise<Sidecar> {
+  const started = await startLaneway(
+    ['sidecar', '--workload', 'default/orders', ...portSpecs.flatMap((p) => ['--port', p]), '--admin', '127.0.0.1:0', '--routes-file', routesFile, '--log-level', 'info', ...extra],
+    /"msg":"sidecar listening"/,
+  );
+  const line = /[^\n]*"msg":"sidecar listening"[^\n]*/.exec(started.output())![0];
+  const { ports, admin } = JSON.parse(line) as { ports: string[]; admin: string };
+  const byApp = new Map<number, number>();
+  for (const p of ports) {
+    const m = /:(\d+)->[^:]+:(\d+)/.exec(p)!;
+    byApp.set(Number(m[2]), Number(m[1]));
+  }
+  return { ...started, ports: byApp, admin: `http://${admin}` };
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let h1App: ProtocolApp;
+let h2App: ProtocolApp;
+let h1Fork: ProtocolApp;
+let h2Fork: ProtocolApp;
+let sidecar: Sidecar;
+const sessions = new Map<number, ClientHttp2Session>();
+
+beforeAll(async () => {
+  [h1App, h2App, h1Fork, h2Fork] = await Promise.all([
+    startProtocolApp('h1-app', 'http1'),
+    startProtocolApp('h2-app', 'h2c'),
+    startProtocolApp('h1-fork', 'http1'),
+    startProtocolApp('h2-fork', 'h2c'),
+  ]);
+  // Each fork declares a protocol unlike its baseline's (a migration): h2c behind the HTTP/1.1 port, HTTP/1.1 behind the h2c one.
+  const routes = writeRoutesFile(join(dir, 'routes.json'), [
+    { key: KEY, sandbox: 'pr-18', targets: { [h1App.port]: `h2c://127.0.0.1:${h2Fork.port}`, [h2App.port]: `http://127.0.0.1:${h1Fork.port}` } },
+  ]);
+  sidecar = await startTranslatingSidecar([`0:${h1App.port}/http1`, `0:${h2App.port}/h2c`], routes);
+});
+
+afterAll(async () => {
+  for (const s of sessions.values()) s.close();
+  await sidecar?.stop();
+  await Promise.all([h1App, h2App, h1Fork, h2Fork].map((a) => a?.close()));
+});
+
+type ClientKind = 'http1' | 'h2c';
+
+function session(port: number): ClientHttp2Session {
+  let s = sessions.get(port);
+  if (s === undefined || s.closed || s.destroyed) {
+    s = http2.connect(`http://127.0.0.1:${port}`);
+    s.on('error', () => {});
+    sessions.set(port, s);
+  }
+  return s;
+}
+
+function send(client: ClientKind, port: number, opts: SendOptions): Promise<Exchange> {
+  return client === 'http1' ? sendH1(port, opts) : sendH2(session(port), opts);
+}
+
+interface Cell {
+  client: ClientKind;
+  /** the app port (its baseline app's protocol) */
+  port: 'http1' | 'h2c';
+  path: 'baseline' | 'fork';
+}
+
+const cells: Cell[] = [];
+for (const client of ['http1', 'h2c'] as const) for (const port of ['http1', 'h2c'] as const) for (const path of ['baseline', 'fork'] as const) cells.push({ client, port, path });
+
+/** Who answers a cell, and in which protocol it speaks. */
+function served(cell: Cell): ProtocolApp {
+  if (cell.port === 'http1') return cell.path === 'baseline' ? h1App : h2Fork;
+  return cell.path === 'baseline' ? h2App : h1Fork;
+}
+
+function listenPort(cell: Cell): number {
+  return sidecar.ports.get(cell.port === 'http1' ? h1App.port : h2App.port)!;
+}
+
+const name = (c: Cell): string => `client ${c.client} → ${c.port} port, ${c.path} (app speaks ${c.port === 'http1' ? (c.path === 'baseline' ? 'http1' : 'h2c') : c.path === 'baseline' ? 'h2c' : 'http1'})`;
+
+describe.each(cells)('translation matrix: %s', (cell) => {
+  const headers = (extra: Record<string, string> = {}): Record<string, string> => ({ ...(cell.path === 'fork' ? baggage : {}), ...extra });
+  const app = (): ProtocolApp => served(cell);
+  const label = name(cell);
+
+  it(`${label}: status, headers, routing headers and the app's own protocol`, async () => {
+    const id = `/echo?cell=${cell.client}-${cell.port}-${cell.path}`;
+    // An HTTP/1.1 client may name its own hop-by-hop headers (RFC 9110 §7.6.1); HTTP/2 forbids connection headers outright.
+    const hop: Record<string, string> = cell.client === 'http1' ? { connection: 'x-hop', 'x-hop': 'secret' } : {};
+    const res = await send(cell.client, listenPort(cell), { path: id, headers: headers({ 'x-custom': 'yes', cookie: 'c1=1', ...hop }) });
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.body.toString()) as { name: string; version: string; headers: Record<string, string> };
+    expect(body.name).toBe(app().name);
+    // The app was spoken to in its own protocol, whatever the client spoke.
+    expect(body.version).toBe(app().protocol === 'h2c' ? '2.0' : '1.1');
+    expect(res.headers['x-served-by']).toBe(app().name);
+    expect(res.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(res.headers['laneway-sandbox']).toBe(cell.path === 'fork' ? 'pr-18' : undefined);
+    // No hop-by-hop header crosses a hop, and none at all reaches an HTTP/2 app; the Host / :authority is the client's.
+    expect(body.headers['x-hop']).toBeUndefined();
+    if (app().protocol === 'h2c') for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']) expect(body.headers[name]).toBeUndefined();
+    else expect(body.headers.connection ?? 'keep-alive').toBe('keep-alive');
+    expect(body.headers['x-custom']).toBe('yes');
+    expect(body.headers.cookie).toBe('c1=1');
+    const authority = app().protocol === 'h2c' ? body.headers[':authority'] : body.headers.host;
+    expect(authority).toBe(`127.0.0.1:${listenPort(cell)}`);
+    expect(body.headers['laneway-hops']).toBe(cell.path === 'fork' ? '1' : undefined);
+    expect(body.headers.via).toMatch(/laneway/);
+  });
+
+  it(`${label}: a 5 MB streamed upload arrives whole`, async () => {
+    const res = await send(cell.client, listenPort(cell), { method: 'POST', path: '/upload', headers: headers({ 'content-type': 'application/octet-stream' }), body: bigBody });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body.toString())).toEqual({ bytes: BIG, sha: BIG_SHA });
+  });
+
+  it(`${label}: a 5 MB streamed download arrives whole`, async () => {
+    const res = await send(cell.client, listenPort(cell), { path: '/download', headers: headers() });
+    expect(res.status).toBe(200);
+    expect(res.body.length).toBe(BIG);
+    expect(createHash('sha256').update(res.body).digest('hex')).toBe(BIG_SHA);
+  });
+
+  it(`${label}: trailers both ways where the protocols carry them`, async () => {
+    const res = await send(cell.client, listenPort(cell), { method: 'POST', path: '/trailers', headers: headers({ te: 'trailers' }), body: async function* () { yield Buffer.from('chunk'); }, trailers: { 'x-client-trailer': 'from-client' } });
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('body before trailers');
+    // Response trailers reach every client: chunked HTTP/1.1 carries them, as HTTP/2 does.
+    expect(res.trailers['x-app-trailer']).toBe('done');
+    // Request trailers are forwarded where the sidecar translates; the native paths forward none (README "Protocol translation").
+    const native = (cell.client === 'http1') === (app().protocol === 'http1');
+    expect(res.trailers['x-echo-trailer']).toBe(native ? 'none' : 'from-client');
+    if (app().protocol === 'h2c') expect(app().headers.get('/trailers')?.te).toBe('trailers');
+  });
+
+  it(`${label}: a client that goes away mid-response aborts the app's request`, async () => {
+    const path = `/hold?cell=${cell.client}-${cell.port}-${cell.path}`;
+    const port = listenPort(cell);
+    if (cell.client === 'http1') {
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, headers: headers(), agent: false }, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => {});
+        req.on('close', () => resolve());
+        setTimeout(() => reject(new Error('no first byte')), 10_000).unref();
+        req.end();
+      });
+    } else {
+      const s = session(port);
+      const stream = s.request({ ':path': path, ...headers() }, { endStream: true });
+      stream.on('error', () => {});
+      await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+    await until(() => app().events.includes(`closed ${path}`), `${app().name} to see ${path} closed`);
+  });
+
+  it(`${label}: an upstream reset mid-response reaches the client as an error, never a clean end`, async () => {
+    await expect(send(cell.client, listenPort(cell), { path: '/reset', headers: headers() })).rejects.toThrow(/aborted|incomplete|reset|socket hang up|ECONNRESET|NGHTTP2_INTERNAL_ERROR|NGHTTP2_CANCEL/);
+  });
+});
+
+describe('gRPC is never translated', () => {
+  it('an HTTP/1.1 gRPC request to an h2c app is refused with LANEWAY_ERR_GRPC_NEEDS_HTTP2', async () => {
+    const before = h2App.seen.length;
+    const res = await sendH1(sidecar.ports.get(h2App.port)!, { method: 'POST', path: '/echo.Echo/Say', headers: { 'content-type': 'application/grpc' }, body: async function* () { yield Buffer.alloc(5); } });
+    expect(res.status).toBe(502);
+    expect(res.headers['laneway-error']).toBe('LANEWAY_ERR_GRPC_NEEDS_HTTP2');
+    expect(JSON.parse(res.body.toString()).error.code).toBe('LANEWAY_ERR_GRPC_NEEDS_HTTP2');
+    expect(h2App.seen.length).toBe(before);
+  });
+  it('gRPC-Web (made for HTTP/1.1) is translated like any request', async () => {
+    const res = await sendH1(sidecar.ports.get(h2App.port)!, { method: 'POST', path: '/grpc-web', headers: { 'content-type': 'application/grpc-web+proto' }, body: async function* () { yield Buffer.alloc(5); } });
+    expect(res.status).toBe(200);
+  });
+  it('an h2c gRPC request to an HTTP/1.1 app gets a gRPC status naming the code, and the app sees nothing', async () => {
+    const before = h1App.seen.length;
+    const stream = session(sidecar.ports.get(h1App.port)!).request({ ':method': 'POST', ':path': '/echo.Echo/Say', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.end(Buffer.alloc(5));
+    const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', (h) => resolve(h)));
+    expect(headers[':status']).toBe(200);
+    expect(headers['grpc-status']).toBe('14');
+    expect(headers['laneway-error']).toBe('LANEWAY_ERR_GRPC_NEEDS_HTTP2');
+    expect(decodeURIComponent(String(headers['grpc-message']))).toMatch(/^LANEWAY_ERR_GRPC_NEEDS_HTTP2: gRPC needs HTTP\/2/);
+    expect(h1App.seen.length).toBe(before);
+  });
+});
+
+describe('Upgrade: h2c', () => {
+  it('is stripped: the app gets a plain HTTP/1.1 request, never an upgrade', async () => {
+    const res = await sendH1(sidecar.ports.get(h1App.port)!, { path: '/echo?upgrade', headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' } });
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.body.toString()) as { headers: Record<string, string> };
+    expect(body.headers.upgrade).toBeUndefined();
+    expect(body.headers['http2-settings']).toBeUndefined();
+  });
+});
+
+describe('metrics', () => {
+  it('count each translation by direction', async () => {
+    const text = await (await fetch(`${sidecar.admin}/metrics`)).text();
+    const h1h2 = Number(/laneway_translated_requests_total\{from="http1",to="h2c"\} (\d+)/.exec(text)?.[1]);
+    const h2h1 = Number(/laneway_translated_requests_total\{from="h2c",to="http1"\} (\d+)/.exec(text)?.[1]);
+    // Each of the 4 translated cells ran 6 requests at least.
+    expect(h1h2).toBeGreaterThanOrEqual(12);
+    expect(h2h1).toBeGreaterThanOrEqual(12);
+  });
+});
