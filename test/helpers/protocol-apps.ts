@@ -111,6 +111,13 @@ function handle(app: { name: string; seen: string[]; headers: ProtocolApp['heade
     }, 20);
     return;
   }
+  if (path === '/drop') {
+    // Takes the request and goes away without a word: a request that may have reached the app.
+    req.resume();
+    if ('stream' in res) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    else (res as { socket: ServerResponse['socket'] }).socket?.destroy();
+    return;
+  }
   // /echo and anything else: what arrived, as JSON.
   let bytes = 0;
   req.on('data', (c: Buffer) => (bytes += c.length));

@@ -241,3 +241,109 @@ describe('metrics', () => {
     expect(h2h1).toBeGreaterThanOrEqual(12);
   });
 });
+
+describe('auto: learned per upstream, never by resending a request', () => {
+  let autoH1: ProtocolApp;
+  let autoH2: ProtocolApp;
+  let forkH2: ProtocolApp;
+  let auto: Sidecar;
+  const autoSessions: ClientHttp2Session[] = [];
+
+  beforeAll(async () => {
+    [autoH1, autoH2, forkH2] = await Promise.all([startProtocolApp('auto-h1', 'http1'), startProtocolApp('auto-h2', 'h2c'), startProtocolApp('auto-fork-h2', 'h2c')]);
+    // The fork inherits its port's `auto`: learned on its own, apart from the baseline's.
+    const routes = writeRoutesFile(join(dir, 'auto-routes.json'), [{ key: KEY, sandbox: 'pr-18', targets: { [autoH1.port]: `127.0.0.1:${forkH2.port}` } }]);
+    auto = await startTranslatingSidecar([`0:${autoH1.port}/auto`, `0:${autoH2.port}/auto`], routes);
+  });
+  afterAll(async () => {
+    for (const s of autoSessions) s.close();
+    await auto?.stop();
+    await Promise.all([autoH1, autoH2, forkH2].map((a) => a?.close()));
+  });
+
+  function client(kind: ClientKind, port: number): (opts: SendOptions) => Promise<Exchange> {
+    if (kind === 'http1') return (opts) => sendH1(port, opts);
+    const s = http2.connect(`http://127.0.0.1:${port}`);
+    s.on('error', () => {});
+    autoSessions.push(s);
+    return (opts) => sendH2(s, opts);
+  }
+
+  it('an HTTP/1.1-only app and an h2c-only app (and a fork) all answer both client protocols; each POST reaches its app exactly once', async () => {
+    const targets = [
+      { app: () => autoH1, port: () => auto.ports.get(autoH1.port)!, headers: {} },
+      { app: () => autoH2, port: () => auto.ports.get(autoH2.port)!, headers: {} },
+      { app: () => forkH2, port: () => auto.ports.get(autoH1.port)!, headers: baggage },
+    ];
+    // The first requests race the probe: all of them wait for it, none is sent twice.
+    const sent: { id: string; app: ProtocolApp; res: Promise<Exchange> }[] = [];
+    for (const target of targets) {
+      for (const kind of ['http1', 'h2c'] as const) {
+        const send = client(kind, target.port());
+        for (let i = 0; i < 3; i++) {
+          const id = `/echo?auto=${target.app().name}-${kind}-${i}`;
+          sent.push({ id, app: target.app(), res: send({ method: 'POST', path: id, headers: { ...target.headers, 'content-type': 'text/plain' }, body: async function* () { yield Buffer.from('once'); } }) });
+        }
+      }
+    }
+    for (const { id, app, res } of sent) {
+      const got = await res;
+      expect(got.status, id).toBe(200);
+      const body = JSON.parse(got.body.toString()) as { name: string; version: string; bytes: number };
+      expect(body).toMatchObject({ name: app.name, version: app.protocol === 'h2c' ? '2.0' : '1.1', bytes: 4 });
+      expect(app.seen.filter((line) => line.startsWith(`POST ${id} `)), id).toHaveLength(1);
+    }
+    // The probe is no request: the HTTP/1.1 app's parser refused the preface, its handler never saw it.
+    expect(autoH1.seen.every((line) => line.startsWith('POST /echo?auto='))).toBe(true);
+    expect(autoH1.clientErrors).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a POST the app took and dropped is answered 502 and never sent again, on either learned protocol', async () => {
+    for (const app of [autoH1, autoH2]) {
+      for (const kind of ['http1', 'h2c'] as const) {
+        const id = `/drop?${app.name}-${kind}`;
+        const send = client(kind, auto.ports.get(app.port)!);
+        const res = await send({ method: 'POST', path: id, body: async function* () { yield Buffer.from('once'); } }).catch((err: Error) => err);
+        if (res instanceof Error) expect(res.message).toMatch(/reset|aborted|socket hang up/);
+        else expect(res.status, id).toBe(502);
+        // Wait a moment's worth of event-loop turns for a retry that must not come.
+        await new Promise((r) => setTimeout(r, 100));
+        expect(app.seen.filter((line) => line.startsWith(`POST ${id} `)), id).toHaveLength(1);
+      }
+    }
+  });
+});
+
+describe('--fallback baseline on a translated path', () => {
+  let app1: ProtocolApp;
+  let app2: ProtocolApp;
+  let side: Sidecar;
+  beforeAll(async () => {
+    [app1, app2] = await Promise.all([startProtocolApp('fb-h1', 'http1'), startProtocolApp('fb-h2', 'h2c')]);
+    // Forks that declare a protocol and cannot be reached (port 9 on loopback: nothing listens).
+    const routes = writeRoutesFile(join(dir, 'fb-routes.json'), [{ key: KEY, sandbox: 'pr-18', targets: { [app1.port]: 'h2c://127.0.0.1:9', [app2.port]: 'http://127.0.0.1:9' } }]);
+    side = await startTranslatingSidecar([`0:${app1.port}/http1`, `0:${app2.port}/h2c`], routes, ['--fallback', 'baseline']);
+  });
+  afterAll(async () => {
+    await side?.stop();
+    await Promise.all([app1, app2].map((a) => a?.close()));
+  });
+
+  it('an unreachable h2c:// fork behind an HTTP/1.1 client falls back with the whole body', async () => {
+    const res = await sendH1(side.ports.get(app1.port)!, { method: 'POST', path: '/upload', headers: baggage, body: bigBody });
+    expect(res.headers['laneway-fallback']).toBe('1');
+    expect(JSON.parse(res.body.toString())).toEqual({ bytes: BIG, sha: BIG_SHA });
+  });
+
+  it('an unreachable http:// fork behind an h2c client falls back with the whole body', async () => {
+    const s = http2.connect(`http://127.0.0.1:${side.ports.get(app2.port)!}`);
+    s.on('error', () => {});
+    try {
+      const res = await sendH2(s, { method: 'POST', path: '/upload', headers: baggage, body: bigBody });
+      expect(res.headers['laneway-fallback']).toBe('1');
+      expect(JSON.parse(res.body.toString())).toEqual({ bytes: BIG, sha: BIG_SHA });
+    } finally {
+      s.close();
+    }
+  });
+});
