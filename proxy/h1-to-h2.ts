@@ -110,7 +110,14 @@ class H1ToH2Exchange {
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(this.#requestHeaders(), body === null ? { endStream: true } : { waitForTrailers: true });
-    } catch {
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('ERR_HTTP2_INVALID') || code.startsWith('ERR_INVALID')) {
+        // A header HTTP/1.1 allows and HTTP/2 cannot carry: the client's request, not the upstream, is at fault.
+        this.#settled = true;
+        handler.fail('LANEWAY_ERR_BAD_REQUEST');
+        return;
+      }
       this.#settle(new TranslatedUpstreamError(connectedSessions.has(session) ? 'UND_ERR_SOCKET' : 'ECONNREFUSED', 'the HTTP/2 session to the upstream is closing'));
       return;
     }

@@ -1,5 +1,5 @@
 // HTTP/2 → HTTP/1.1 translation: relays one h2c stream as an HTTP/1.1 request to an app or fork that speaks only HTTP/1.1, and the response back.
-import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage } from 'node:http';
 import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { SidecarErrorCode } from './errors.js';
@@ -54,16 +54,23 @@ export function relayToHttp1(job: RelayJob): void {
   }
   const authority = out[':authority'];
   headers.push('host', authority === undefined ? `${job.host}:${job.port}` : String(authority));
-  // No content-length and a body to come: Node frames it chunked (and can then carry the client's trailers).
-  const upstream = httpRequest({
-    host: job.host.replace(/^\[|\]$/g, ''),
-    port: job.port,
-    method: String(out[':method']),
-    path: String(out[':path']),
-    headers,
-    setHost: false,
-    agent: job.agent,
-  });
+  // A body without content-length is framed chunked, whatever the method: Node would otherwise send a GET's
+  // body unframed, and the app would read it as the next request on the connection. Chunked also carries trailers.
+  if (!job.endStream && out['content-length'] === undefined) headers.push('transfer-encoding', 'chunked');
+  const path = String(out[':path']);
+  // Origin-form only, as on the HTTP/1.1 listener (headers.ts requestProblem).
+  if (path.charCodeAt(0) !== 0x2f) {
+    job.fail('LANEWAY_ERR_BAD_REQUEST');
+    return;
+  }
+  let upstream: ClientRequest;
+  try {
+    upstream = httpRequest({ host: job.host.replace(/^\[|\]$/g, ''), port: job.port, method: String(out[':method']), path, headers, setHost: false, agent: job.agent });
+  } catch {
+    // HTTP/2 lets through bytes HTTP/1.1 forbids (control characters in values, spaces in :path): Node refuses to write them.
+    job.fail('LANEWAY_ERR_BAD_REQUEST');
+    return;
+  }
 
   let connected = false;
   let responded = false;

@@ -204,7 +204,8 @@ export function sendH2(session: ClientHttp2Session, opts: SendOptions): Promise<
   return new Promise((resolve, reject) => {
     const hasBody = opts.body !== undefined || opts.trailers !== undefined;
     const headers: OutgoingHttpHeaders = { ':method': opts.method ?? 'GET', ':path': opts.path, ...opts.headers };
-    const stream = session.request(headers, hasBody ? { waitForTrailers: opts.trailers !== undefined } : { endStream: true });
+    // endStream explicitly: Node's client ends GET and HEAD streams by itself otherwise.
+    const stream = session.request(headers, hasBody ? { endStream: false, waitForTrailers: opts.trailers !== undefined } : { endStream: true });
     let status = 0;
     let resHeaders: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};

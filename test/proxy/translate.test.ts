@@ -221,6 +221,33 @@ describe('gRPC is never translated', () => {
   });
 });
 
+describe('hostile or odd input on translated paths', () => {
+  it('an h2c GET with a body but no content-length reaches an HTTP/1.1 app chunked, never as a smuggled next request', async () => {
+    const before = h1App.seen.length;
+    const res = await sendH2(session(sidecar.ports.get(h1App.port)!), { method: 'GET', path: '/echo?get-with-body', body: async function* () { yield Buffer.from('GET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n'); } });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body.toString()).bytes).toBe(35);
+    expect(h1App.seen.slice(before)).toEqual(['GET /echo?get-with-body HTTP/1.1']);
+  });
+
+  it('the loop guard answers 508 before any translation, from both client protocols', async () => {
+    const before = [h1App.seen.length, h2App.seen.length, h1Fork.seen.length, h2Fork.seen.length];
+    const viaH1 = await sendH1(sidecar.ports.get(h2App.port)!, { path: '/echo?loop', headers: { ...baggage, 'laneway-hops': '8' } });
+    const viaH2 = await sendH2(session(sidecar.ports.get(h1App.port)!), { path: '/echo?loop', headers: { ...baggage, 'laneway-hops': '8' } });
+    for (const res of [viaH1, viaH2]) {
+      expect(res.status).toBe(508);
+      expect(res.headers['laneway-error']).toBe('LANEWAY_ERR_LOOP_DETECTED');
+    }
+    expect([h1App.seen.length, h2App.seen.length, h1Fork.seen.length, h2Fork.seen.length]).toEqual(before);
+  });
+
+  it('an HTTP/1.1 TE other than trailers is not sent to an h2c app (RFC 9113 §8.2.2)', async () => {
+    const res = await sendH1(sidecar.ports.get(h2App.port)!, { path: '/echo?te', headers: { te: 'gzip' } });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body.toString()).headers.te).toBeUndefined();
+  });
+});
+
 describe('Upgrade: h2c', () => {
   it('is stripped: the app gets a plain HTTP/1.1 request, never an upgrade', async () => {
     const res = await sendH1(sidecar.ports.get(h1App.port)!, { path: '/echo?upgrade', headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' } });
