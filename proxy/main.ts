@@ -51,6 +51,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     appPorts: config.ports.map((p) => p.appPort),
     protocols: config.ports.map((p) => p.protocol),
     stats,
+    onLearned: (upstream, learned) => log.info({ upstream, protocol: protocolName(learned) }, 'auto: learned the upstream protocol'),
     connectTimeoutMs: config.connectTimeoutMs,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,

@@ -29,11 +29,13 @@ export class ProtocolMemo {
   readonly #host: string;
   readonly #port: number;
   readonly #timeoutMs: number;
+  readonly #onLearned: OnLearned | null;
 
-  constructor(host: string, port: number, connectTimeoutMs: number) {
+  constructor(host: string, port: number, connectTimeoutMs: number, onLearned: OnLearned | null = null) {
     this.#host = host.replace(/^\[|\]$/g, '');
     this.#port = port;
     this.#timeoutMs = connectTimeoutMs;
+    this.#onLearned = onLearned;
   }
 
   /** Resolves once this upstream's protocol is learned, or the probe found it unreachable (`learned` stays AS_CLIENT). Never rejects. */
@@ -53,6 +55,7 @@ export class ProtocolMemo {
         this.learned = learned;
         this.#probe = null;
         session.destroy();
+        if (learned !== AS_CLIENT && this.#onLearned !== null) this.#onLearned(`${this.#host}:${this.#port}`, learned);
         resolve();
       };
       // Before the connection: the connect timeout; after it, the wait for SETTINGS.
@@ -70,21 +73,28 @@ export class ProtocolMemo {
   }
 }
 
+/** Told once per upstream what it was found to speak (the sidecar logs it). */
+export type OnLearned = (upstream: string, learned: typeof HTTP1 | typeof H2C) => void;
+
 /** The memos of every `auto` upstream (the baseline's ports and their forks), bounded like the connection pools. */
 export class ProtocolMemos {
   readonly #memos: LRUCache<string, ProtocolMemo>;
   readonly #connectTimeoutMs: number;
+  readonly #onLearned: OnLearned | null;
 
-  constructor(max: number, connectTimeoutMs: number) {
+  constructor(max: number, connectTimeoutMs: number, onLearned: OnLearned | null = null) {
     this.#memos = new LRUCache({ max });
     this.#connectTimeoutMs = connectTimeoutMs;
+    this.#onLearned = onLearned;
   }
 
   get(host: string, port: number): ProtocolMemo {
-    const key = `${host}:${port}`;
+    // `[::1]` and `::1` are one upstream: the HTTP/1.1 side brackets IPv6 hosts, the HTTP/2 side may not.
+    const bare = host.charCodeAt(0) === 0x5b ? host.slice(1, -1) : host;
+    const key = `${bare}:${port}`;
     let memo = this.#memos.get(key);
     if (memo === undefined) {
-      memo = new ProtocolMemo(host, port, this.#connectTimeoutMs);
+      memo = new ProtocolMemo(bare, port, this.#connectTimeoutMs, this.#onLearned);
       this.#memos.set(key, memo);
     }
     return memo;

@@ -7,7 +7,7 @@ import type { Target } from '../model/route-table.js';
 import { dialLane, type DialCallback } from './lane-dial.js';
 import { SessionPool } from './h2.js';
 import { H2Dispatcher } from './h1-to-h2.js';
-import { ProtocolMemos, type ProtocolMemo } from './protocol-memo.js';
+import { ProtocolMemos, type OnLearned, type ProtocolMemo } from './protocol-memo.js';
 import { AS_CLIENT, AUTO, H2C, targetProtocol, type UpstreamProtocol } from './protocols.js';
 import type { ProxyHandler } from './forward.js';
 import type { Stats } from './metrics.js';
@@ -34,6 +34,8 @@ export interface UpstreamOptions {
   readonly protocols: readonly UpstreamProtocol[];
   /** the translation counters (metrics.ts) */
   readonly stats: Stats;
+  /** an `auto` upstream's protocol was learned (logged by the sidecar) */
+  readonly onLearned?: OnLearned;
   readonly connectTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -91,7 +93,7 @@ export class Upstreams {
   constructor(options: UpstreamOptions) {
     this.#options = options;
     this.#h2Sessions = new SessionPool(options.maxPools, options.connectTimeoutMs);
-    this.memos = new ProtocolMemos(options.maxPools, options.connectTimeoutMs);
+    this.memos = new ProtocolMemos(options.maxPools, options.connectTimeoutMs, options.onLearned ?? null);
     // Below Node's default server keepAliveTimeout (5 s), as the pools below.
     this.http1Agent = new Http1Agent({ keepAlive: true, keepAliveMsecs: 1000, timeout: options.idleTimeoutMs, maxFreeSockets: 64 });
     const host = options.appHost.includes(':') ? `[${options.appHost}]` : options.appHost;

@@ -111,6 +111,12 @@ function handle(app: { name: string; seen: string[]; headers: ProtocolApp['heade
     }, 20);
     return;
   }
+  if (path === '/nocontent') {
+    req.resume();
+    res.writeHead(204, {});
+    res.end();
+    return;
+  }
   if (path === '/drop') {
     // Takes the request and goes away without a word: a request that may have reached the app.
     req.resume();

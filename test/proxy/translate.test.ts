@@ -241,6 +241,19 @@ describe('hostile or odd input on translated paths', () => {
     expect([h1App.seen.length, h2App.seen.length, h1Fork.seen.length, h2Fork.seen.length]).toEqual(before);
   });
 
+  it('HEAD and 204 answers end cleanly on both translated paths (no body, no hang)', async () => {
+    const h1ToH2 = sidecar.ports.get(h2App.port)!;
+    const h2ToH1 = session(sidecar.ports.get(h1App.port)!);
+    for (const res of [await sendH1(h1ToH2, { method: 'HEAD', path: '/echo?head' }), await sendH2(h2ToH1, { method: 'HEAD', path: '/echo?head' })]) {
+      expect(res.status).toBe(200);
+      expect(res.body.length).toBe(0);
+    }
+    for (const res of [await sendH1(h1ToH2, { path: '/nocontent' }), await sendH2(h2ToH1, { path: '/nocontent' })]) {
+      expect(res.status).toBe(204);
+      expect(res.body.length).toBe(0);
+    }
+  });
+
   it('an HTTP/1.1 TE other than trailers is not sent to an h2c app (RFC 9113 §8.2.2)', async () => {
     const res = await sendH1(sidecar.ports.get(h2App.port)!, { path: '/echo?te', headers: { te: 'gzip' } });
     expect(res.status).toBe(200);
@@ -323,6 +336,11 @@ describe('auto: learned per upstream, never by resending a request', () => {
     // The probe is no request: the HTTP/1.1 app's parser refused the preface, its handler never saw it.
     expect(autoH1.seen.every((line) => line.startsWith('POST /echo?auto='))).toBe(true);
     expect(autoH1.clientErrors).toBeGreaterThanOrEqual(1);
+    // Learned once per upstream, and said so.
+    const learned = auto.output().split('\n').filter((l) => l.includes('auto: learned the upstream protocol'));
+    expect(learned.map((l) => JSON.parse(l) as { upstream: string; protocol: string }).map((l) => `${l.upstream}=${l.protocol}`).sort()).toEqual(
+      [`127.0.0.1:${autoH1.port}=http1`, `127.0.0.1:${autoH2.port}=h2c`, `127.0.0.1:${forkH2.port}=h2c`].sort(),
+    );
   });
 
   it('a POST the app took and dropped is answered 502 and never sent again, on either learned protocol', async () => {
