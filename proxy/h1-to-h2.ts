@@ -3,7 +3,7 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingH
 import type { IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ProxyHandler } from './forward.js';
-import { connectedSessions, timedOut, type SessionPool } from './h2.js';
+import { connectedSessions, settledSessions, timedOut, type SessionPool } from './h2.js';
 import { isGrpcContentType } from './protocols.js';
 import type { Stats } from './metrics.js';
 
@@ -32,6 +32,8 @@ export interface H2DispatcherOptions {
   readonly port: number;
   /** time to the upstream's final response headers */
   readonly upstreamTimeoutMs: number;
+  /** `auto`: a stream failed unanswered on a session whose peer never sent SETTINGS (it does not speak HTTP/2 now) */
+  readonly onNotH2?: () => void;
 }
 
 /**
@@ -131,6 +133,7 @@ class H1ToH2Exchange {
       if (this.#settled) return;
       if (this.#abortError !== null) return this.#settle(this.#abortError);
       if (this.#responded) return this.#settle(new TranslatedUpstreamError('UND_ERR_SOCKET', `the upstream reset the HTTP/2 stream (code ${stream.rstCode})`));
+      if (!settledSessions.has(session)) this.#dispatcher.options.onNotH2?.();
       // Never answered: a session that never connected is the connect phase (safe for --fallback baseline).
       const code = this.#deadlinePassed ? 'UND_ERR_HEADERS_TIMEOUT' : !connectedSessions.has(session) ? (timedOut.has(session) ? 'UND_ERR_CONNECT_TIMEOUT' : 'ECONNREFUSED') : 'UND_ERR_SOCKET';
       this.#settle(new TranslatedUpstreamError(code, 'the HTTP/2 upstream closed the stream before answering'));

@@ -4,6 +4,7 @@ import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import type { Socket } from 'node:net';
 import type { SidecarErrorCode } from './errors.js';
 import { FALLBACK_HEADER, upstreamFailureOf } from './outcome.js';
+import { isHttp1ParseError } from './protocol-memo.js';
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -37,6 +38,8 @@ export interface RelayJob {
   unreachable(code: string, bodyConsumed: boolean): boolean;
   /** answer the client with the sidecar's error (nothing was relayed yet) */
   fail(code: SidecarErrorCode): void;
+  /** `auto`: the upstream answered in something other than HTTP/1.1 (what was learned no longer holds); null otherwise */
+  readonly mismatch: (() => void) | null;
 }
 
 /** Relays `job`: HEADERS → request line, Host and fields (cookies joined); DATA → a content-length or chunked body; trailers both ways. */
@@ -172,6 +175,7 @@ export function relayToHttp1(job: RelayJob): void {
       return;
     }
     const code = err.code ?? '';
+    if (job.mismatch !== null && isHttp1ParseError(err)) job.mismatch();
     if (!connected && job.unreachable(code, stream.readableDidRead)) {
       done = true;
       clearTimeout(deadline);

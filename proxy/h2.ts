@@ -14,6 +14,7 @@ import { REFUSE, SANDBOX, type Router, type Routed } from './router.js';
 import type { Target } from '../model/route-table.js';
 import type { Upstreams } from './upstreams.js';
 import { relayToHttp1 } from './h2-to-h1.js';
+import type { ProtocolMemo } from './protocol-memo.js';
 import { AS_CLIENT, AUTO, HTTP1, targetProtocol, type UpstreamProtocol } from './protocols.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
@@ -55,6 +56,8 @@ function onPeerGoaway(this: Http2Session): void {
 export const timedOut = new WeakSet<ClientHttp2Session>();
 /** Sessions that completed the connection: a stream failing on any other never reached its upstream (connect phase). */
 export const connectedSessions = new WeakSet<ClientHttp2Session>();
+/** Sessions whose peer sent its SETTINGS: it speaks HTTP/2 (a session failing before that met something else, `auto` relearns). */
+export const settledSessions = new WeakSet<ClientHttp2Session>();
 
 /** gRPC status codes we produce (grpc/doc/statuscodes.md). */
 const GRPC_UNAVAILABLE = '14';
@@ -125,6 +128,7 @@ export class SessionPool {
       clearTimeout(timer);
       connectedSessions.add(session);
     });
+    session.once('remoteSettings', () => settledSessions.add(session));
     const forget = (): void => {
       clearTimeout(timer);
       if (this.#sessions.peek(origin) === session) this.#sessions.delete(origin);
@@ -243,9 +247,10 @@ export class H2Forwarder {
     // The upstream's protocol: one compare for a port without translation (AS_CLIENT and no fork scheme).
     // A local lane's relay is dialled as the client spoke (its tunnel reaches a laptop whose protocol nobody declared).
     let protocol = sandbox ? (target!.lane ? AS_CLIENT : targetProtocol(target!, this.#protocol)) : this.#protocol;
+    let memo: ProtocolMemo | null = null;
     if (protocol !== AS_CLIENT) {
       if (protocol === AUTO) {
-        const memo = ctx.upstreams.memos.get(sandbox ? target!.host : this.#options.appHost, sandbox ? target!.port : appPort);
+        memo = ctx.upstreams.memos.get(sandbox ? target!.host : this.#options.appHost, sandbox ? target!.port : appPort);
         if (memo.learned === AS_CLIENT && !probed) {
           // Nothing is sent before the probe ends, so the request goes exactly once, in the learned protocol.
           void memo.probe().then(() => {
@@ -256,7 +261,7 @@ export class H2Forwarder {
         protocol = memo.learned;
       }
       if (protocol === HTTP1) {
-        this.#relayToHttp1(stream, out, endStream, appPort, routed, sandbox, fellBack, grpc, ours);
+        this.#relayToHttp1(stream, out, endStream, appPort, routed, sandbox, fellBack, grpc, ours, memo);
         return;
       }
     }
@@ -363,6 +368,8 @@ export class H2Forwarder {
         }
         // Never reached the upstream (connect failure, refused stream): answer promptly, never hang.
         const neverConnected = !connectedSessions.has(session);
+        // `auto` learned h2c, but the upstream no longer says SETTINGS (or refuses): learn again on the next request.
+        if (memo !== null && !settledSessions.has(session)) memo.forget();
         const failure = deadlinePassed ? 'ETIMEDOUT' : neverConnected ? (timedOut.has(session) ? 'UND_ERR_CONNECT_TIMEOUT' : 'ECONNREFUSED') : '';
         if (neverConnected && mayFallBack(ctx.fallbackToBaseline, sandbox, failure, stream.readableDidRead)) {
           ctx.log.warn({ sandbox: routed.route?.sandbox, target: target?.address }, 'sandbox unreachable; falling back to baseline');
@@ -396,7 +403,7 @@ export class H2Forwarder {
   }
 
   /** An HTTP/1.1-only upstream: the stream is translated (h2-to-h1.ts); routing, fallback, errors and counters stay here. */
-  #relayToHttp1(stream: ServerHttp2Stream, out: OutgoingHttpHeaders, endStream: boolean, appPort: number, routed: Routed, sandbox: boolean, fellBack: boolean, grpc: boolean, ours: { reset: boolean }): void {
+  #relayToHttp1(stream: ServerHttp2Stream, out: OutgoingHttpHeaders, endStream: boolean, appPort: number, routed: Routed, sandbox: boolean, fellBack: boolean, grpc: boolean, ours: { reset: boolean }, memo: ProtocolMemo | null): void {
     const ctx = this.#ctx;
     if (grpc) {
       // gRPC's status travels in trailers and its framing assumes HTTP/2: never translated.
@@ -422,7 +429,9 @@ export class H2Forwarder {
         this.inFlight--;
         ctx.stats.h2Requests[responded ? (sandbox ? Decision.sandbox : fellBack ? Decision.fallback : Decision.baseline) : Decision.error]!++;
       },
+      mismatch: memo === null ? null : () => memo.forget(),
       unreachable: (code, bodyConsumed) => {
+        if (memo !== null) memo.forget();
         if (!mayFallBack(ctx.fallbackToBaseline, sandbox, code, bodyConsumed)) return false;
         ctx.log.warn({ sandbox: routed.route?.sandbox, target: target?.address, code }, 'sandbox unreachable; falling back to baseline');
         this.inFlight--;

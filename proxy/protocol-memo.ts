@@ -15,6 +15,15 @@ export const AUTO_PROBE_TIMEOUT_MS = 1000;
 export type Learned = typeof AS_CLIENT | typeof HTTP1 | typeof H2C;
 
 /**
+ * An HTTP/1.1 parser's error: what an HTTP/1.1 client reads when an HTTP/2 server answers. Node's client
+ * sets an `HPE_*` code; undici's `HTTPParserError` has none for "Expected HTTP/" (measured, undici 7.30).
+ */
+export function isHttp1ParseError(err: { readonly code?: unknown; readonly name?: unknown } | null | undefined): boolean {
+  if (err == null) return false;
+  return err.name === 'HTTPParserError' || (typeof err.code === 'string' && err.code.startsWith('HPE_'));
+}
+
+/**
  * One upstream's learned protocol. Learning never sends a request: the probe opens a connection, sends
  * only the HTTP/2 connection preface and an empty SETTINGS frame, and reads the reply. A request waits
  * for the probe and is then sent once, in the learned protocol, so a non-idempotent request can never
@@ -23,7 +32,7 @@ export type Learned = typeof AS_CLIENT | typeof HTTP1 | typeof H2C;
  */
 export class ProtocolMemo {
   learned: Learned = AS_CLIENT;
-  /** probes run for this upstream (the admin and tests read it) */
+  /** probes run for this upstream */
   probes = 0;
   #probe: Promise<void> | null = null;
   readonly #host: string;
@@ -36,6 +45,14 @@ export class ProtocolMemo {
     this.#port = port;
     this.#timeoutMs = connectTimeoutMs;
     this.#onLearned = onLearned;
+  }
+
+  /**
+   * What was learned no longer holds (a request in it met an answer of the other protocol, or the connection
+   * was refused): the next request probes again. The request that failed is not resent; it was answered 502.
+   */
+  forget(): void {
+    if (this.#probe === null) this.learned = AS_CLIENT;
   }
 
   /** Resolves once this upstream's protocol is learned, or the probe found it unreachable (`learned` stays AS_CLIENT). Never rejects. */

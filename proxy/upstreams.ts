@@ -7,7 +7,7 @@ import type { Target } from '../model/route-table.js';
 import { dialLane, type DialCallback } from './lane-dial.js';
 import { SessionPool } from './h2.js';
 import { H2Dispatcher } from './h1-to-h2.js';
-import { ProtocolMemos, type OnLearned, type ProtocolMemo } from './protocol-memo.js';
+import { isHttp1ParseError, ProtocolMemos, type OnLearned, type ProtocolMemo } from './protocol-memo.js';
 import { AS_CLIENT, AUTO, H2C, targetProtocol, type UpstreamProtocol } from './protocols.js';
 import type { ProxyHandler } from './forward.js';
 import type { Stats } from './metrics.js';
@@ -55,6 +55,12 @@ class AutoUpstream implements Upstream {
     this.#memo = memo;
     this.#http1 = http1;
     this.#h2c = h2c;
+    // undici fails the request first (502, never resent), then reports the connection: an HTTP/2 answer to
+    // HTTP/1.1 is a parse error, a refused connection an app restarting — either way, learn again next time.
+    http1.on('disconnect', (_origin, _targets, err) => {
+      if (isHttp1ParseError(err as { code?: unknown; name?: unknown })) memo.forget();
+    });
+    http1.on('connectionError', () => memo.forget());
   }
 
   get pool(): Pool {
@@ -117,7 +123,9 @@ export class Upstreams {
   #createUpstream(host: string, port: number, origin: string, protocol: UpstreamProtocol): Upstream {
     if (protocol === H2C) return new H2Dispatcher(this.#h2Sessions, { host, port, upstreamTimeoutMs: this.#options.upstreamTimeoutMs }, this.#options.stats);
     if (protocol === AUTO) {
-      return new AutoUpstream(this.memos.get(host, port), this.#createPool(origin), new H2Dispatcher(this.#h2Sessions, { host, port, upstreamTimeoutMs: this.#options.upstreamTimeoutMs }, this.#options.stats));
+      const memo = this.memos.get(host, port);
+      const h2c = new H2Dispatcher(this.#h2Sessions, { host, port, upstreamTimeoutMs: this.#options.upstreamTimeoutMs, onNotH2: () => memo.forget() }, this.#options.stats);
+      return new AutoUpstream(memo, this.#createPool(origin), h2c);
     }
     return this.#createPool(origin) as unknown as Upstream;
   }

@@ -135,22 +135,29 @@ function handle(app: { name: string; seen: string[]; headers: ProtocolApp['heade
 }
 
 /** An app on 127.0.0.1 speaking only `protocol`: an HTTP/1.1 server (Node answers an HTTP/2 preface with 400), or h2c without HTTP/1.1 fallback. */
-export async function startProtocolApp(name: string, protocol: 'http1' | 'h2c'): Promise<ProtocolApp> {
+export async function startProtocolApp(name: string, protocol: 'http1' | 'h2c', port = 0): Promise<ProtocolApp> {
   const state = { name, seen: [] as string[], headers: new Map<string, Record<string, string | string[] | undefined>>(), events: [] as string[], clientErrors: 0 };
   const onRequest = (req: Req, res: ServerResponse | Http2ServerResponse): void => handle(state, req, res as unknown as Res);
   const server = protocol === 'http1' ? createServer(onRequest) : http2.createServer(onRequest);
+  const sessionsOf = new Set<import('node:http2').ServerHttp2Session>();
+  if (protocol === 'h2c') {
+    server.on('session', (s: import('node:http2').ServerHttp2Session) => {
+      sessionsOf.add(s);
+      s.once('close', () => sessionsOf.delete(s));
+    });
+  }
   if (protocol === 'http1') {
     server.on('clientError', (_err: Error, socket: import('node:net').Socket) => {
       state.clientErrors++;
       socket.destroy();
     });
   }
-  server.listen(0, '127.0.0.1');
+  server.listen(port, '127.0.0.1');
   await once(server, 'listening');
-  const { port } = server.address() as { port: number };
+  const bound = (server.address() as { port: number }).port;
   return {
     name,
-    port,
+    port: bound,
     protocol,
     seen: state.seen,
     headers: state.headers,
@@ -160,7 +167,11 @@ export async function startProtocolApp(name: string, protocol: 'http1' | 'h2c'):
     },
     async close() {
       if ('closeAllConnections' in server) server.closeAllConnections();
+      const closed = once(server, 'close');
       server.close();
+      // An HTTP/2 server closes once its sessions have: end them, so the port is free when this resolves.
+      if (!('closeAllConnections' in server)) for (const s of sessionsOf) s.destroy();
+      await closed;
     },
   };
 }

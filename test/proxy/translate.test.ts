@@ -359,6 +359,49 @@ describe('auto: learned per upstream, never by resending a request', () => {
   });
 });
 
+describe('auto: an upstream that changes protocol at the same address is learned again', () => {
+  it('HTTP/1.1 ↔ h2c switches behind one auto port, met by either client: a failed request is answered and not resent, a later one reaches the new app', async () => {
+    let app = await startProtocolApp('switch-h1', 'http1');
+    const port = app.port;
+    const side = await startTranslatingSidecar([`0:${port}/auto`], writeRoutesFile(join(dir, 'switch-routes.json'), []));
+    const h2 = http2.connect(`http://127.0.0.1:${side.ports.get(port)!}`);
+    h2.on('error', () => {});
+    try {
+      const listen = side.ports.get(port)!;
+      expect(JSON.parse((await sendH1(listen, { path: '/echo?first' })).body.toString()).version).toBe('1.1');
+      /** Sends until `app` answers (at most 3 tries); every request reaches the app at most once. */
+      const until = async (send: (opts: SendOptions) => Promise<Exchange>, phase: string): Promise<number> => {
+        for (let i = 0; i < 3; i++) {
+          const id = `/echo?${phase}-${i}`;
+          const res = await send({ method: 'POST', path: id, body: async function* () { yield Buffer.from('x'); } }).catch(() => undefined);
+          expect(app.seen.filter((l) => l.startsWith(`POST ${id} `)).length, id).toBeLessThanOrEqual(1);
+          if (res?.status === 200 && JSON.parse(res.body.toString()).name === app.name) return i;
+          if (res !== undefined) expect(res.status, id).toBe(502);
+        }
+        throw new Error(`${phase}: the new app never answered`);
+      };
+      await app.close();
+      app = await startProtocolApp('switch-h2', 'h2c', port);
+      expect(await until((opts) => sendH1(listen, opts), 'to-h2c')).toBeLessThanOrEqual(2);
+      await app.close();
+      app = await startProtocolApp('switch-h1-again', 'http1', port);
+      expect(await until((opts) => sendH2(h2, opts), 'back-to-http1')).toBeLessThanOrEqual(2);
+      // And the other two detectors: an HTTP/2 client meeting an HTTP/2 app where HTTP/1.1 was learned …
+      await app.close();
+      app = await startProtocolApp('switch-h2-again', 'h2c', port);
+      expect(await until((opts) => sendH2(h2, opts), 'h2-client-to-h2c')).toBeLessThanOrEqual(2);
+      // … and an HTTP/1.1 client meeting an HTTP/1.1 app where h2c was learned.
+      await app.close();
+      app = await startProtocolApp('switch-h1-last', 'http1', port);
+      expect(await until((opts) => sendH1(listen, opts), 'h1-client-to-http1')).toBeLessThanOrEqual(2);
+    } finally {
+      h2.close();
+      await side.stop();
+      await app.close();
+    }
+  });
+});
+
 describe('--fallback baseline on a translated path', () => {
   let app1: ProtocolApp;
   let app2: ProtocolApp;
