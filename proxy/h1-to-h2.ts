@@ -111,7 +111,8 @@ class H1ToH2Exchange {
     const body = this.#opts.body as NodeJS.ReadableStream | null;
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request(this.#requestHeaders(), body === null ? { endStream: true } : { waitForTrailers: true });
+      // endStream explicitly: Node's client otherwise ends a GET's or HEAD's stream at once, and its body is lost.
+      stream = session.request(this.#requestHeaders(), body === null ? { endStream: true } : { endStream: false, waitForTrailers: true });
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       if (code.startsWith('ERR_HTTP2_INVALID') || code.startsWith('ERR_INVALID')) {

@@ -254,6 +254,12 @@ describe('hostile or odd input on translated paths', () => {
     }
   });
 
+  it('an HTTP/1.1 GET with a body reaches an h2c app with its body', async () => {
+    const res = await sendH1(sidecar.ports.get(h2App.port)!, { method: 'GET', path: '/echo?h1-get-with-body', headers: { 'content-length': '5' }, body: async function* () { yield Buffer.from('hello'); } });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body.toString()).bytes).toBe(5);
+  });
+
   it('an HTTP/1.1 TE other than trailers is not sent to an h2c app (RFC 9113 §8.2.2)', async () => {
     const res = await sendH1(sidecar.ports.get(h2App.port)!, { path: '/echo?te', headers: { te: 'gzip' } });
     expect(res.status).toBe(200);
