@@ -1,5 +1,5 @@
 // `npm run bench` / `npm run bench:quick`: runs every suite, prints the tables and (full runs) writes bench/results/.
-// usage: node dist/bench/run.js [--quick] [--suites micro,throughput,latency,cost,push,grpc,tunnel,capture] [--out <dir>] [--no-nginx]
+// usage: node dist/bench/run.js [--quick] [--suites micro,throughput,latency,cost,push,grpc,tunnel,capture,translate] [--out <dir>] [--no-nginx]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +16,9 @@ import { grpcSuite } from './suites/grpc.js';
 import { tunnelSuite } from './suites/tunnel.js';
 import { captureSuite } from './suites/capture.js';
 import { throughput } from './suites/throughput.js';
+import { translateSuite } from './suites/translate.js';
 
-const ALL_SUITES = ['micro', 'throughput', 'latency', 'cost', 'push', 'grpc', 'tunnel', 'capture'] as const;
+const ALL_SUITES = ['micro', 'throughput', 'latency', 'cost', 'push', 'grpc', 'tunnel', 'capture', 'translate'] as const;
 type SuiteName = (typeof ALL_SUITES)[number];
 const LAB_SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = { throughput, latency, cost };
 
@@ -104,6 +105,7 @@ async function main(): Promise<number> {
   if (wanted.has('grpc')) await run('grpc', () => grpcSuite(base));
   if (wanted.has('tunnel')) await run('tunnel', () => tunnelSuite(base));
   if (wanted.has('capture')) await run('capture', () => captureSuite(base));
+  if (wanted.has('translate')) await run('translate', () => translateSuite(base));
 
   const env: Environment = {
     date: new Date().toISOString().slice(0, 10),

@@ -6,6 +6,62 @@ import { isDnsLabel, isWorkloadName } from '../core/names.js';
 export const ANNOTATION_INJECT = 'laneway.dev/inject';
 /** Pod annotation: the workload identity, `<name>` (pod's namespace) or `<namespace>/<name>`; overrides the owner. */
 export const ANNOTATION_WORKLOAD = 'laneway.dev/workload';
+/**
+ * Pod annotation: app ports' protocols as Service `appProtocol` values, `8080=kubernetes.io/h2c,9090=http`. A
+ * container port has no `appProtocol` field and the review carries no Service, so this is where a chart
+ * copies its Services' `appProtocol`; it wins over the port-name prefix.
+ */
+export const ANNOTATION_APP_PROTOCOLS = 'laneway.dev/app-protocols';
+
+/**
+ * `appProtocol` values (Kubernetes' `kubernetes.io/h2c`, IANA service names, Istio's) → the sidecar's
+ * `--port` protocol. Values not listed leave the port as the client speaks (no suffix).
+ */
+const APP_PROTOCOLS: Readonly<Record<string, 'http1' | 'h2c'>> = Object.freeze({
+  'kubernetes.io/h2c': 'h2c',
+  h2c: 'h2c',
+  grpc: 'h2c',
+  http2: 'h2c',
+  http: 'http1',
+  'kubernetes.io/http': 'http1',
+  http1: 'http1',
+});
+
+/**
+ * Istio's port-naming convention: `<protocol>[-<suffix>]` (`grpc-api`, `h2c`, `http-web`). Checked in this
+ * order, so `http2-…` is not read as `http`. Other names (and unnamed ports) get no suffix.
+ */
+const NAME_PREFIXES: readonly (readonly [string, 'http1' | 'h2c'])[] = [
+  ['grpc', 'h2c'],
+  ['h2c', 'h2c'],
+  ['http2', 'h2c'],
+  ['http', 'http1'],
+];
+
+/** A port's protocol from its container-port name, or undefined. `grpc-web` is HTTP/1.1-compatible and is left alone. */
+export function protocolFromPortName(name: unknown): 'http1' | 'h2c' | undefined {
+  if (typeof name !== 'string') return undefined;
+  if (name === 'grpc-web' || name.startsWith('grpc-web-')) return undefined;
+  for (const [prefix, protocol] of NAME_PREFIXES) if (name === prefix || name.startsWith(`${prefix}-`)) return protocol;
+  return undefined;
+}
+
+/** Parses ANNOTATION_APP_PROTOCOLS: port → protocol (undefined for a value that names no translation), or a problem. */
+export function parseAppProtocols(value: unknown): Map<number, 'http1' | 'h2c' | undefined> | { problem: string } {
+  const out = new Map<number, 'http1' | 'h2c' | undefined>();
+  const problem = { problem: `${ANNOTATION_APP_PROTOCOLS} must be <port>=<appProtocol>[,<port>=<appProtocol>…]` };
+  if (typeof value !== 'string' || value.length > 4096) return problem;
+  for (const item of value.split(',')) {
+    const pair = item.trim();
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const port = Number(pair.slice(0, eq));
+    const name = pair.slice(eq + 1).trim().toLowerCase();
+    if (eq <= 0 || !Number.isInteger(port) || port < 1 || port > 65535 || name === '') return problem;
+    out.set(port, Object.hasOwn(APP_PROTOCOLS, name) ? APP_PROTOCOLS[name] : undefined);
+  }
+  return out;
+}
 /** The containers we add; their presence is what makes injection idempotent. */
 export const SIDECAR_CONTAINER = 'laneway-sidecar';
 export const REDIRECT_CONTAINER = 'laneway-redirect';
@@ -184,6 +240,14 @@ export function mutatePod(review: unknown, options: InjectOptions, optIn: OptIn 
   }
   const mappings = assignSidecarPorts(appPorts);
   const portArgs = mappings.map(([listen, app]) => `${listen}:${app}`);
+  // Each app port's protocol (README "Annotate a deployment"): the annotation, else the port name's prefix.
+  const declared = annotations[ANNOTATION_APP_PROTOCOLS] === undefined ? new Map<number, 'http1' | 'h2c' | undefined>() : parseAppProtocols(annotations[ANNOTATION_APP_PROTOCOLS]);
+  if (!(declared instanceof Map)) return done('malformed', declared.problem, [], `laneway: ${declared.problem}; sidecar not injected`);
+  const names = portNames(containers);
+  const sidecarPortArgs = mappings.map(([listen, app]) => {
+    const protocol = declared.has(app) ? declared.get(app) : protocolFromPortName(names.get(app));
+    return protocol === undefined ? `${listen}:${app}` : `${listen}:${app}/${protocol}`;
+  });
 
   const patch: JsonPatchOp[] = [];
   const init = redirectContainer(options, portArgs);
@@ -191,8 +255,8 @@ export function mutatePod(review: unknown, options: InjectOptions, optIn: OptIn 
   if (Array.isArray(spec.initContainers)) patch.push({ op: 'add', path: '/spec/initContainers/-', value: init });
   else patch.push({ op: 'add', path: '/spec/initContainers', value: [init] });
   // Appended, not prepended: the app stays the first container, the default of `kubectl logs/exec`.
-  patch.push({ op: 'add', path: '/spec/containers/-', value: sidecarContainer(options, workload, portArgs) });
-  return done('injected', `workload ${workload}, ports ${portArgs.join(',')}`, patch);
+  patch.push({ op: 'add', path: '/spec/containers/-', value: sidecarContainer(options, workload, sidecarPortArgs) });
+  return done('injected', `workload ${workload}, ports ${sidecarPortArgs.join(',')}`, patch);
 }
 
 function controllerKind(meta: Obj): unknown {
@@ -248,6 +312,18 @@ function tcpPorts(containers: readonly Obj[]): number[] {
     }
   }
   return [...ports].sort((a, b) => a - b);
+}
+
+/** TCP container port → its name (the first container that names it). */
+function portNames(containers: readonly Obj[]): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const c of containers) {
+    if (!Array.isArray(c.ports)) continue;
+    for (const p of c.ports) {
+      if (isObj(p) && (p.protocol ?? 'TCP') === 'TCP' && typeof p.name === 'string' && typeof p.containerPort === 'number' && !names.has(p.containerPort)) names.set(p.containerPort, p.name);
+    }
+  }
+  return names;
 }
 
 /** `[sidecarPort, appPort]` pairs: 15001, 15002, … skipping any port an app container uses. */

@@ -1,6 +1,6 @@
 // The sandbox resource: its types, validation of untrusted specs (field-named errors) and routing-key generation. No I/O.
 import { randomBytes } from 'node:crypto';
-import { parseHostPort, type Route, RouteTableError, validateRoute } from '../model/route-table.js';
+import { parseTarget, type Route, RouteTableError, type Target, validateRoute } from '../model/route-table.js';
 import { isRoutingKey, isWorkloadName, ROUTING_KEY_RULE } from '../core/names.js';
 import { parseDuration } from '../core/units.js';
 import { ControlPlaneError, invalidField } from '../model/api-errors.js';
@@ -153,7 +153,9 @@ export function validateSpec(name: string, input: unknown, policy: TargetPolicy 
         continue;
       }
       const target = route.targets[port] as string;
-      const parsed = parseHostPort(target) as { host: string; port: number };
+      // `h2c://` / `http://` name the fork's protocol; the guard and the policy look at its host and port.
+      const parsed = parseTarget(target) as Target;
+      if (parsed.lane) throw invalidField(`${path}.targets.${port}`, `must be host:port, h2c://host:port or http://host:port, or "${LOCAL_TARGET}"`);
       const allowed = policy === null ? null : policy(parsed.host);
       const forbidden = forbiddenTarget(parsed.host, parsed.port, self);
       if (forbidden !== null && allowed !== true) {

@@ -18,7 +18,10 @@ export class RouteTableError extends LanewayError {
 export interface Route {
   readonly key: string;
   readonly sandbox: string;
-  /** app port (decimal string) → `host:port` of the fork, or `lane://host:port` (a local lane: the relay to dial) */
+  /**
+   * app port (decimal string) → `host:port` of the fork (spoken to in the port's protocol), `h2c://host:port` or
+   * `http://host:port` (the fork's own upstream protocol), or `lane://host:port` (a local lane: the relay to dial)
+   */
   readonly targets: Readonly<Record<string, string>>;
   /** the sandbox asked for traffic capture (`spec.capture`): the sidecar records what it routes here */
   readonly capture?: CaptureRule;
@@ -43,7 +46,19 @@ export interface Target {
   readonly address: string;
   /** a local lane (`lane://`): `host:port` is the lane relay, dialled with HTTP CONNECT per connection */
   readonly lane: boolean;
+  /** the fork's upstream protocol: TARGET_INHERIT (the app port's, a bare `host:port`), TARGET_HTTP1 (`http://`) or TARGET_H2C (`h2c://`) */
+  readonly protocol: TargetProtocol;
 }
+
+/** A target without a scheme is spoken to as its app port is (`--port …/<protocol>`). */
+export const TARGET_INHERIT = 0;
+/** `http://host:port`: the fork speaks HTTP/1.1 only. */
+export const TARGET_HTTP1 = 1;
+/** `h2c://host:port`: the fork speaks HTTP/2 cleartext (prior knowledge) only; gRPC forks say this. */
+export const TARGET_H2C = 2;
+export type TargetProtocol = typeof TARGET_INHERIT | typeof TARGET_HTTP1 | typeof TARGET_H2C;
+export const H2C_SCHEME = 'h2c://';
+export const HTTP1_SCHEME = 'http://';
 
 /**
  * The route-table form of a local fork: `lane://<relay host:port>`. Only the control plane writes it
@@ -103,14 +118,28 @@ export function parseHostPort(value: unknown): Target | undefined {
   const port = parsePort(value.slice(colon + 1));
   if (port === undefined) return undefined;
   if (!HOSTNAME_RE.test(host) && !BRACKETED_IPV6_RE.test(host)) return undefined;
-  return { host, port, address: value, lane: false };
+  return { host, port, address: value, lane: false, protocol: TARGET_INHERIT };
 }
 
-/** A route's target: `host:port` or `lane://host:port`; undefined when malformed. */
+/** A route's target: `host:port`, `h2c://host:port`, `http://host:port` or `lane://host:port`; undefined when malformed. */
 export function parseTarget(value: unknown): Target | undefined {
-  if (typeof value !== 'string' || !value.startsWith(LANE_SCHEME)) return parseHostPort(value);
-  const relay = parseHostPort(value.slice(LANE_SCHEME.length));
-  return relay === undefined ? undefined : { host: relay.host, port: relay.port, address: value, lane: true };
+  if (typeof value !== 'string') return undefined;
+  // One char tells the usual bare `host:port` apart (no scheme starts with a digit; names rarely start with h or l).
+  const c = value.charCodeAt(0);
+  if (c !== 0x6c && c !== 0x68) return parseHostPort(value);
+  let scheme: string;
+  let protocol: TargetProtocol = TARGET_INHERIT;
+  if (value.startsWith(LANE_SCHEME)) scheme = LANE_SCHEME;
+  else if (value.startsWith(H2C_SCHEME)) {
+    scheme = H2C_SCHEME;
+    protocol = TARGET_H2C;
+  } else if (value.startsWith(HTTP1_SCHEME)) {
+    scheme = HTTP1_SCHEME;
+    protocol = TARGET_HTTP1;
+  } else return parseHostPort(value);
+  const bare = parseHostPort(value.slice(scheme.length));
+  if (bare === undefined) return undefined;
+  return { host: bare.host, port: bare.port, address: value, lane: scheme === LANE_SCHEME, protocol };
 }
 
 function fail(path: string, problem: string): never {
@@ -133,7 +162,7 @@ export function validateRoute(input: unknown, path = 'route'): Route {
   for (const port of ports) {
     if (parsePort(port) === undefined) fail(`${path}.targets.${port}`, 'key must be a port 1-65535');
     const target = input.targets[port];
-    if (parseTarget(target) === undefined) fail(`${path}.targets.${port}`, 'must be host:port');
+    if (parseTarget(target) === undefined) fail(`${path}.targets.${port}`, 'must be host:port, h2c://host:port or http://host:port');
     targets[String(Number(port))] = target as string;
   }
   if (input.capture === undefined) return Object.freeze({ key: input.key, sandbox: input.sandbox, targets: Object.freeze(targets) });

@@ -4,11 +4,14 @@ import { ConfigError } from '../core/errors.js';
 import { isBaggageKeyName, isWorkloadName } from '../core/names.js';
 import { readFileSync } from 'node:fs';
 import { parsePort } from '../core/units.js';
+import { AS_CLIENT, PROTOCOL_NAMES, type UpstreamProtocol } from './protocols.js';
 import { parseDurationMs, parseFlags, parseListenAddress, parsePositiveInt, type FlagSpec } from '../core/flags.js';
 
 export interface PortMapping {
   readonly listenPort: number;
   readonly appPort: number;
+  /** what the app on this port speaks (`/http1`, `/h2c`, `/auto`); AS_CLIENT without a suffix */
+  readonly protocol: UpstreamProtocol;
 }
 
 export interface SidecarConfig {
@@ -114,14 +117,22 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
   const rawPorts = (values.port as string[] | undefined) ?? [];
   if (rawPorts.length === 0) throw new ConfigError('--port', 'at least one <listenPort>:<appPort> is required');
   const ports = rawPorts.map((spec) => {
-    const [l, a, extra] = spec.split(':');
+    const slash = spec.indexOf('/');
+    let protocol: UpstreamProtocol = AS_CLIENT;
+    if (slash !== -1) {
+      const name = spec.slice(slash + 1);
+      const known = Object.hasOwn(PROTOCOL_NAMES, name) ? PROTOCOL_NAMES[name] : undefined;
+      if (known === undefined) throw new ConfigError('--port', `protocol after '/' must be one of ${Object.keys(PROTOCOL_NAMES).join(', ')}, got '${spec}'`);
+      protocol = known;
+    }
+    const [l, a, extra] = (slash === -1 ? spec : spec.slice(0, slash)).split(':');
     // Listen port 0 picks a free port (tests, local meshes); the real one is in the startup log line.
     const listenPort = l === '0' ? 0 : l === undefined ? undefined : parsePort(l);
     const appPort = a === undefined ? undefined : parsePort(a);
     if (listenPort === undefined || appPort === undefined || extra !== undefined) {
-      throw new ConfigError('--port', `expected <listenPort>:<appPort>, got '${spec}'`);
+      throw new ConfigError('--port', `expected <listenPort>:<appPort>[/http1|/h2c|/auto], got '${spec}'`);
     }
-    return Object.freeze({ listenPort, appPort });
+    return Object.freeze({ listenPort, appPort, protocol });
   });
   const seenListen = new Set<number>();
   const seenApp = new Set<number>();

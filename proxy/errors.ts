@@ -13,6 +13,7 @@ export const SIDECAR_ERRORS = Object.freeze({
   LANEWAY_ERR_TOO_MANY_HEADERS: { status: 431, message: 'the request has more header lines than the sidecar forwards' },
   LANEWAY_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than the sidecar forwards (16 KiB)' },
   LANEWAY_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the client stopped sending the request body' },
+  LANEWAY_ERR_GRPC_NEEDS_HTTP2: { status: 502, message: 'gRPC needs HTTP/2 end to end; this request would be translated to or from HTTP/1.1' },
   LANEWAY_ERR_CONFIG: { status: 0, message: 'invalid configuration' },
   LANEWAY_ERR_ROUTES_INVALID: { status: 0, message: 'invalid route table' },
 } as const satisfies Record<string, ErrorSpec>);

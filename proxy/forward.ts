@@ -1,7 +1,7 @@
 // HTTP/1.1 forwarding: route one request, dispatch it to a pooled upstream, stream the response back with backpressure.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { errorBody, SIDECAR_ERRORS, type SidecarErrorCode } from './errors.js';
 import { checkFraming, dropConnectionListed, isHopByHopResponseHeader, requestProblem, scanHeaders, SLASH, type HeaderRules, type InboundHeaders } from './headers.js';
@@ -9,7 +9,7 @@ import { dropSandboxHeaders, FALLBACK_HEADER, mayFallBack, pushForwardingHeaders
 import { Decision, type Stats } from './metrics.js';
 import { BASELINE, REFUSE, type Routed, type Router } from './router.js';
 import type { CompiledRoute, Target } from '../model/route-table.js';
-import type { Upstreams } from './upstreams.js';
+import type { Upstream, Upstreams } from './upstreams.js';
 import { LaneRefusedError } from './lane-dial.js';
 import { Capture } from './capture.js';
 import type { Reporter } from './reporter.js';
@@ -110,7 +110,7 @@ export class ProxyHandler implements Routed, Dispatcher.DispatchHandler {
     };
   }
 
-  dispatch(pool: Pool): void {
+  dispatch(pool: Upstream): void {
     try {
       pool.dispatch(this.#opts, this);
     } catch (err) {
@@ -489,6 +489,6 @@ export class Forwarder {
     pushForwardingHeaders(inbound.forward, req.socket.remoteAddress, inbound, fork);
     const capture = handler.route!.capture;
     if (capture !== undefined && ctx.reporter !== null) handler.startCapture(capture, target);
-    handler.dispatch(target.lane ? ctx.upstreams.lane(target, fork) : ctx.upstreams.sandbox(target));
+    handler.dispatch(target.lane ? ctx.upstreams.lane(target, fork) : ctx.upstreams.sandbox(target, appPort));
   }
 }

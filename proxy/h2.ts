@@ -12,6 +12,10 @@ import { FALLBACK_HEADER, mayFallBack, setH2ForwardingHeaders, upstreamFailure, 
 import { Decision, type Stats } from './metrics.js';
 import { REFUSE, SANDBOX, type Router, type Routed } from './router.js';
 import type { Target } from '../model/route-table.js';
+import type { Upstreams } from './upstreams.js';
+import { relayToHttp1 } from './h2-to-h1.js';
+import type { ProtocolMemo } from './protocol-memo.js';
+import { AS_CLIENT, AUTO, HTTP1, targetProtocol, type UpstreamProtocol } from './protocols.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
@@ -49,9 +53,11 @@ function onPeerGoaway(this: Http2Session): void {
 }
 
 /** Sessions our connect timer destroyed: their streams fail with a timeout code, not "unreachable". */
-const timedOut = new WeakSet<ClientHttp2Session>();
+export const timedOut = new WeakSet<ClientHttp2Session>();
 /** Sessions that completed the connection: a stream failing on any other never reached its upstream (connect phase). */
-const connectedSessions = new WeakSet<ClientHttp2Session>();
+export const connectedSessions = new WeakSet<ClientHttp2Session>();
+/** Sessions whose peer sent its SETTINGS: it speaks HTTP/2 (a session failing before that met something else, `auto` relearns). */
+export const settledSessions = new WeakSet<ClientHttp2Session>();
 
 /** gRPC status codes we produce (grpc/doc/statuscodes.md). */
 const GRPC_UNAVAILABLE = '14';
@@ -87,10 +93,12 @@ export interface H2Context {
   readonly workload: string;
   /** where captured exchanges go; null without a control plane */
   readonly reporter: Reporter | null;
+  /** the HTTP/1.1 agent and the `auto` memos, for streams translated to HTTP/1.1 */
+  readonly upstreams: Upstreams;
 }
 
 /** One multiplexed HTTP/2 session per upstream origin; replaced when it closes or receives GOAWAY. */
-class SessionPool {
+export class SessionPool {
   readonly #sessions: LRUCache<string, ClientHttp2Session>;
   readonly #connectTimeoutMs: number;
 
@@ -120,6 +128,7 @@ class SessionPool {
       clearTimeout(timer);
       connectedSessions.add(session);
     });
+    session.once('remoteSettings', () => settledSessions.add(session));
     const forget = (): void => {
       clearTimeout(timer);
       if (this.#sessions.peek(origin) === session) this.#sessions.delete(origin);
@@ -143,11 +152,14 @@ export class H2Forwarder {
   readonly #ctx: H2Context;
   readonly #options: H2Options;
   readonly #pool: SessionPool;
+  /** this listener's app port protocol, resolved at startup (`--port …/<protocol>`) */
+  readonly #protocol: UpstreamProtocol;
   inFlight = 0;
 
-  constructor(ctx: H2Context, options: H2Options, appPort: number) {
+  constructor(ctx: H2Context, options: H2Options, appPort: number, protocol: UpstreamProtocol = AS_CLIENT) {
     this.#ctx = ctx;
     this.#options = options;
+    this.#protocol = protocol;
     this.#pool = new SessionPool(options.maxSessions, options.connectTimeoutMs);
     // Streams past the limit are refused by nghttp2 (RST_STREAM REFUSED_STREAM) before they reach us.
     this.server = http2.createServer({ settings: { initialWindowSize: 1 << 20, maxConcurrentStreams: options.maxStreams } });
@@ -229,9 +241,30 @@ export class H2Forwarder {
   }
 
   /** Opens the upstream stream (sandbox, baseline, or baseline after a fallback) and relays both ways. */
-  #dispatch(stream: ServerHttp2Stream, out: OutgoingHttpHeaders, endStream: boolean, appPort: number, routed: Routed, sandbox: boolean, fellBack: boolean, grpc: boolean, ours: { reset: boolean }): void {
+  #dispatch(stream: ServerHttp2Stream, out: OutgoingHttpHeaders, endStream: boolean, appPort: number, routed: Routed, sandbox: boolean, fellBack: boolean, grpc: boolean, ours: { reset: boolean }, probed = false): void {
     const ctx = this.#ctx;
     const target = routed.target as Target | undefined;
+    // The upstream's protocol: one compare for a port without translation (AS_CLIENT and no fork scheme).
+    // A local lane's relay is dialled as the client spoke (its tunnel reaches a laptop whose protocol nobody declared).
+    let protocol = sandbox ? (target!.lane ? AS_CLIENT : targetProtocol(target!, this.#protocol)) : this.#protocol;
+    let memo: ProtocolMemo | null = null;
+    if (protocol !== AS_CLIENT) {
+      if (protocol === AUTO) {
+        memo = ctx.upstreams.memos.get(sandbox ? target!.host : this.#options.appHost, sandbox ? target!.port : appPort);
+        if (memo.learned === AS_CLIENT && !probed) {
+          // Nothing is sent before the probe ends, so the request goes exactly once, in the learned protocol.
+          void memo.probe().then(() => {
+            if (!stream.destroyed && !stream.closed) this.#dispatch(stream, out, endStream, appPort, routed, sandbox, fellBack, grpc, ours, true);
+          });
+          return;
+        }
+        protocol = memo.learned;
+      }
+      if (protocol === HTTP1) {
+        this.#relayToHttp1(stream, out, endStream, appPort, routed, sandbox, fellBack, grpc, ours, memo);
+        return;
+      }
+    }
     const session = sandbox ? this.#pool.get(target!.host, target!.port) : this.#pool.get(this.#options.appHost, appPort);
     let upstream: ClientHttp2Stream;
     try {
@@ -335,6 +368,8 @@ export class H2Forwarder {
         }
         // Never reached the upstream (connect failure, refused stream): answer promptly, never hang.
         const neverConnected = !connectedSessions.has(session);
+        // `auto` learned h2c, but the upstream no longer says SETTINGS (or refuses): learn again on the next request.
+        if (memo !== null && !settledSessions.has(session)) memo.forget();
         const failure = deadlinePassed ? 'ETIMEDOUT' : neverConnected ? (timedOut.has(session) ? 'UND_ERR_CONNECT_TIMEOUT' : 'ECONNREFUSED') : '';
         if (neverConnected && mayFallBack(ctx.fallbackToBaseline, sandbox, failure, stream.readableDidRead)) {
           ctx.log.warn({ sandbox: routed.route?.sandbox, target: target?.address }, 'sandbox unreachable; falling back to baseline');
@@ -365,6 +400,52 @@ export class H2Forwarder {
     });
     upstream.on('error', () => {});
     stream.on('close', onClientClose);
+  }
+
+  /** An HTTP/1.1-only upstream: the stream is translated (h2-to-h1.ts); routing, fallback, errors and counters stay here. */
+  #relayToHttp1(stream: ServerHttp2Stream, out: OutgoingHttpHeaders, endStream: boolean, appPort: number, routed: Routed, sandbox: boolean, fellBack: boolean, grpc: boolean, ours: { reset: boolean }, memo: ProtocolMemo | null): void {
+    const ctx = this.#ctx;
+    if (grpc) {
+      // gRPC's status travels in trailers and its framing assumes HTTP/2: never translated.
+      this.#fail(stream, routed, 'LANEWAY_ERR_GRPC_NEEDS_HTTP2', grpc);
+      return;
+    }
+    const target = routed.target as Target | undefined;
+    ctx.stats.translated[1]!++;
+    this.inFlight++;
+    relayToHttp1({
+      stream,
+      out,
+      endStream,
+      host: sandbox ? target!.host : this.#options.appHost,
+      port: sandbox ? target!.port : appPort,
+      sandbox: sandbox ? routed.route!.sandbox : undefined,
+      fellBack,
+      agent: ctx.upstreams.http1Agent,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      upstreamTimeoutMs: this.#options.upstreamTimeoutMs,
+      ours,
+      finish: (responded) => {
+        this.inFlight--;
+        ctx.stats.h2Requests[responded ? (sandbox ? Decision.sandbox : fellBack ? Decision.fallback : Decision.baseline) : Decision.error]!++;
+      },
+      mismatch: memo === null ? null : () => memo.forget(),
+      unreachable: (code, bodyConsumed) => {
+        if (memo !== null) memo.forget();
+        if (!mayFallBack(ctx.fallbackToBaseline, sandbox, code, bodyConsumed)) return false;
+        ctx.log.warn({ sandbox: routed.route?.sandbox, target: target?.address, code }, 'sandbox unreachable; falling back to baseline');
+        this.inFlight--;
+        delete out[HOPS_HEADER];
+        delete out[FORK_HEADER];
+        this.#dispatch(stream, out, endStream, appPort, NO_ROUTE, false, true, grpc, ours);
+        return true;
+      },
+      fail: (code) => {
+        this.inFlight--;
+        ctx.stats.upstreamError(code);
+        this.#fail(stream, routed, code, grpc);
+      },
+    });
   }
 
   #fail(stream: ServerHttp2Stream, routed: Routed, code: SidecarErrorCode, grpc: boolean): void {

@@ -15,6 +15,7 @@ import { H2Forwarder } from './h2.js';
 import { Upstreams } from './upstreams.js';
 import { Reporter } from './reporter.js';
 import { ActiveProbes } from './probes.js';
+import { AS_CLIENT, protocolName } from './protocols.js';
 
 export interface RunningSidecar {
   readonly config: SidecarConfig;
@@ -48,6 +49,9 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   const upstreams = new Upstreams({
     appHost: config.appHost,
     appPorts: config.ports.map((p) => p.appPort),
+    protocols: config.ports.map((p) => p.protocol),
+    stats,
+    onLearned: (upstream, learned) => log.info({ upstream, protocol: protocolName(learned) }, 'auto: learned the upstream protocol'),
     connectTimeoutMs: config.connectTimeoutMs,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
@@ -89,7 +93,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
     idleTimeoutMs: config.idleTimeoutMs,
     maxStreams: config.h2MaxStreams,
   };
-  const h2 = config.ports.map(({ appPort }) => new H2Forwarder(ctx, h2Options, appPort));
+  const h2 = config.ports.map(({ appPort, protocol }) => new H2Forwarder(ctx, h2Options, appPort, protocol));
   const listeners = new Listeners(
     { ports: config.ports, idleTimeoutMs: config.idleTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, maxConnections: config.maxConnections },
     new Forwarder(ctx),
@@ -122,7 +126,7 @@ export async function startSidecar(config: SidecarConfig): Promise<RunningSideca
   const adminAddress = admin.address();
   log.info(
     {
-      ports: config.ports.map((p, i) => `${config.listenHost}:${bound[i]}->${config.appHost}:${p.appPort}`),
+      ports: config.ports.map((p, i) => `${config.listenHost}:${bound[i]}->${config.appHost}:${p.appPort}${p.protocol === AS_CLIENT ? '' : `/${protocolName(p.protocol)}`}`),
       admin: typeof adminAddress === 'object' && adminAddress ? `${adminAddress.address}:${adminAddress.port}` : String(adminAddress),
       maxConnections: config.maxConnections,
     },

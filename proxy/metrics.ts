@@ -13,6 +13,8 @@ export class Stats {
   readonly requests = [0, 0, 0, 0];
   readonly h2Requests = [0, 0, 0, 0];
   readonly upstreamErrors = new Map<string, number>();
+  /** requests translated between protocols: [HTTP/1.1 client → h2c upstream, h2c client → HTTP/1.1 upstream] */
+  readonly translated = [0, 0];
   openConnections = 0;
   /** connections closed on accept because --max-connections were open */
   droppedConnections = 0;

@@ -28,6 +28,17 @@ export function createRegistry(stats: Stats): Registry {
       for (const [code, n] of stats.upstreamErrors) this.inc({ code }, n);
     },
   });
+  new Counter({
+    name: 'laneway_translated_requests_total',
+    help: 'Requests the sidecar translated between the client\'s protocol and the upstream\'s (from, to)',
+    labelNames: ['from', 'to'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ from: 'http1', to: 'h2c' }, stats.translated[0] ?? 0);
+      this.inc({ from: 'h2c', to: 'http1' }, stats.translated[1] ?? 0);
+    },
+  });
   gauge(registry, 'laneway_open_connections', 'Open client connections to the sidecar listeners', () => stats.openConnections);
   counter(registry, 'laneway_dropped_connections_total', 'Client connections closed on accept because --max-connections were open', () => stats.droppedConnections);
   counter(registry, 'laneway_h2_reset_floods_total', 'HTTP/2 connections closed for resetting streams too fast (rapid reset)', () => stats.h2ResetFloods);

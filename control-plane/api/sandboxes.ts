@@ -94,7 +94,7 @@ export function toResource(record: SandboxRecord, prober: TargetHealthSource, de
 // model's own validators, so names and targets have exactly one definition.
 const TARGETS_SCHEMA = {
   type: 'object',
-  description: 'app port (decimal) → host:port of the fork',
+  description: 'app port (decimal) → host:port of the fork (spoken to in the app port\'s protocol), h2c://host:port or http://host:port (the fork\'s own protocol), or "local"',
   additionalProperties: { type: 'string', maxLength: 300 },
 } as const;
 

@@ -23,7 +23,7 @@ const ROUTE_SCHEMA = {
   properties: {
     key: { type: 'string' },
     sandbox: { type: 'string' },
-    targets: { type: 'object', additionalProperties: { type: 'string' }, description: 'app port → host:port, or lane://<relay host:port> for a local fork' },
+    targets: { type: 'object', additionalProperties: { type: 'string' }, description: 'app port → host:port, h2c://host:port or http://host:port (the fork\'s own protocol), or lane://<relay host:port> for a local fork' },
     capture: {
       type: 'object',
       description: "the sandbox's spec.capture: sidecars record what they route to it",

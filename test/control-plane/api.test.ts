@@ -145,6 +145,14 @@ describe('idempotent apply and revisions', () => {
 });
 
 describe('snapshot endpoint', () => {
+  it('keeps a fork target\'s declared protocol (h2c://, http://) through the API into the route table', async () => {
+    const res = await put('pr-3', { spec: { routingKey: 'proto', forks: [{ workload: 'default/orders', targets: { '8080': 'h2c://10.0.0.3:8080', '9090': 'http://10.0.0.3:9090' } }] } });
+    expect(res.status).toBeLessThan(300);
+    const routes = (await get('/v1/workloads/default/orders/routes')).body.routes;
+    expect(routes).toEqual([{ key: 'proto', sandbox: 'pr-3', targets: { '8080': 'h2c://10.0.0.3:8080', '9090': 'http://10.0.0.3:9090' } }]);
+    expect(() => validateSnapshot({ workload: 'default/orders', revision: 1, routes })).not.toThrow();
+  });
+
   it('serves exactly the sidecar routes-file format (validateSnapshot accepts it), sorted by key', async () => {
     await put('pr-2', { spec: { routingKey: 'zz', forks: [{ workload: 'default/orders', targets: { '8080': '10.0.0.2:8080', '9090': '[::1]:9090' } }] } });
     await put('pr-1', { spec: spec(['default/orders', 'default/payments'], '10.0.0.1:8080', { routingKey: 'aa' }) });
@@ -187,7 +195,8 @@ describe('validation: 400 naming the field', () => {
     ['port out of range', { spec: { forks: [{ workload: 'a/b', targets: { '70000': 'x:1' } }] } }, 'spec.forks[0].targets.70000'],
     ['port not a number', { spec: { forks: [{ workload: 'a/b', targets: { http: 'x:1' } }] } }, 'spec.forks[0].targets.http'],
     ['target without port', { spec: { forks: [{ workload: 'a/b', targets: { '8080': 'orders' } }] } }, 'spec.forks[0].targets.8080'],
-    ['target with scheme', { spec: { forks: [{ workload: 'a/b', targets: { '8080': 'http://x:1' } }] } }, 'spec.forks[0].targets.8080'],
+    ['target with an unknown scheme', { spec: { forks: [{ workload: 'a/b', targets: { '8080': 'https://x:1' } }] } }, 'spec.forks[0].targets.8080'],
+    ['target written as a lane', { spec: { forks: [{ workload: 'a/b', targets: { '8080': 'lane://x:1' } }] } }, 'spec.forks[0].targets.8080'],
     ['target not a string', { spec: { forks: [{ workload: 'a/b', targets: { '8080': 8080 } }] } }, 'spec.forks[0].targets.8080'],
     ['second fork bad', { spec: { forks: [{ workload: 'a/b', targets: { '1': 'x:1' } }, { workload: 'a/c', targets: { '1': 'x' } }] } }, 'spec.forks[1].targets.1'],
     ['key with space', { spec: { ...spec(['a/b']), routingKey: 'a b' } }, 'spec.routingKey'],

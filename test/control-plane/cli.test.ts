@@ -118,7 +118,7 @@ describe('laneway sandbox', () => {
     ]);
     // invalid input exits 2 (README "CLI": exit codes), a refused but valid request 1
     expect(invalid.code).toBe(2);
-    expect(invalid.stderr).toBe('laneway: spec.forks[0].targets.8080: must be host:port (LANEWAY_ERR_INVALID_FIELD 400)\n');
+    expect(invalid.stderr).toBe('laneway: spec.forks[0].targets.8080: must be host:port, h2c://host:port or http://host:port (LANEWAY_ERR_INVALID_FIELD 400)\n');
     expect(conflict.code).toBe(1);
     expect(conflict.stderr).toContain('already used by sandbox owner (LANEWAY_ERR_KEY_CONFLICT 409)');
     expect(noName.code).toBe(2);

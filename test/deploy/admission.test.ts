@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
 import jsonpatch from 'fast-json-patch';
 import { Pod } from 'kubernetes-models/v1/Pod';
-import { injectOptions, mutatePod, type AdmissionOutcome, type OptIn } from '../../control-plane/admission.js';
+import { injectOptions, mutatePod, protocolFromPortName, type AdmissionOutcome, type OptIn } from '../../control-plane/admission.js';
+import { AS_CLIENT, H2C, HTTP1 } from '../../proxy/protocols.js';
 import admissionRoutes, { ADMISSION_PATHS } from '../../control-plane/api/admission.js';
 import { parseSidecarConfig } from '../../proxy/config.js';
 
@@ -34,6 +35,7 @@ const GOLDEN: readonly [fixture: string, optIn: OptIn][] = [
   ['deployment-two-ports', 'annotation'],
   ['namespace-opt-in', 'namespace'],
   ['workload-annotation', 'annotation'],
+  ['app-protocols', 'annotation'],
 ];
 
 describe('mutatePod golden patches', () => {
@@ -62,7 +64,7 @@ describe('mutatePod golden patches', () => {
 
   it('derives the Deployment from the ReplicaSet owner and maps every TCP port, sorted, to its own sidecar port', () => {
     const one = applied(review('deployment-one-port'), mutatePod(review('deployment-one-port'), OPTIONS));
-    expect(sidecarArgs(one)).toEqual(expect.arrayContaining(['--workload', 'default/orders', '--port', '15001:8080']));
+    expect(sidecarArgs(one)).toEqual(expect.arrayContaining(['--workload', 'default/orders', '--port', '15001:8080/http1']));
     const init = one.spec.initContainers.find((c: any) => c.name === 'laneway-redirect');
     expect(init.args).toEqual(['15001:8080']);
 
@@ -71,7 +73,8 @@ describe('mutatePod golden patches', () => {
     const config = parseSidecarConfig(sidecarArgs(two).slice(1), {});
     expect(config.workload).toBe('shop/checkout');
     // 8080 and 9090 from two containers; UDP 53 is not routed; the existing init container runs first.
-    expect(config.ports).toEqual([{ listenPort: 15001, appPort: 8080 }, { listenPort: 15002, appPort: 9090 }]);
+    // Port names give the protocols: `grpc` → h2c, `http` → HTTP/1.1 (Istio's convention).
+    expect(config.ports).toEqual([{ listenPort: 15001, appPort: 8080, protocol: H2C }, { listenPort: 15002, appPort: 9090, protocol: HTTP1 }]);
     expect(two.spec.initContainers.map((c: any) => c.name)).toEqual(['migrate', 'laneway-redirect']);
     expect(two.spec.initContainers[1].args).toEqual(['15001:8080', '15002:9090']);
     // The app keeps its place as the first container (the default of kubectl logs/exec).
@@ -94,7 +97,45 @@ describe('mutatePod golden patches', () => {
     const input = review('deployment-one-port');
     input.request.object.spec.containers[0].ports.push({ containerPort: 15001 });
     const outcome = mutatePod(input, OPTIONS);
-    expect(sidecarArgs(applied(input, outcome))).toEqual(expect.arrayContaining(['--port', '15002:8080', '--port', '15003:15001']));
+    expect(sidecarArgs(applied(input, outcome))).toEqual(expect.arrayContaining(['--port', '15002:8080/http1', '--port', '15003:15001']));
+  });
+
+  it('derives each port\'s protocol: laneway.dev/app-protocols (appProtocol values) first, then the port name\'s prefix', () => {
+    const input = review('app-protocols');
+    const pod = applied(input, mutatePod(input, OPTIONS));
+    const config = parseSidecarConfig(sidecarArgs(pod).slice(1), {});
+    expect(config.ports.map((p) => [p.appPort, p.protocol])).toEqual([
+      [8080, H2C], // annotation `grpc` wins over the name `http-web`
+      [8081, AS_CLIENT], // `grpc-web` is HTTP/1.1-compatible: left as the client speaks
+      [9000, AS_CLIENT], // annotation names no protocol we translate: wins over the name `h2c`
+      [9100, H2C], // annotation `kubernetes.io/h2c`
+      [9200, H2C], // name `http2-api`
+    ]);
+    // The redirect init container takes plain <sidecarPort>:<appPort> pairs.
+    expect(pod.spec.initContainers.at(-1).args).toEqual(['15001:8080', '15002:8081', '15003:9000', '15004:9100', '15005:9200']);
+  });
+
+  it.each(['8080', '8080=', '=h2c', 'x=h2c', '70000=h2c', '8080:h2c'])('refuses to inject with a malformed laneway.dev/app-protocols %j, with a warning', (value) => {
+    const input = review('app-protocols');
+    input.request.object.metadata.annotations['laneway.dev/app-protocols'] = value;
+    const outcome = mutatePod(input, OPTIONS);
+    expect(outcome).toMatchObject({ result: 'malformed', patch: [] });
+    expect(outcome.review.response.warnings?.[0]).toMatch(/laneway\.dev\/app-protocols must be <port>=<appProtocol>/);
+  });
+
+  it.each([
+    ['grpc', 'h2c'],
+    ['grpc-api', 'h2c'],
+    ['h2c-internal', 'h2c'],
+    ['http2', 'h2c'],
+    ['http', 'http1'],
+    ['http-web', 'http1'],
+    ['grpc-web', undefined],
+    ['grpcx', undefined],
+    ['https', undefined],
+    ['tcp-db', undefined],
+  ])('port name %j → %s', (name, protocol) => {
+    expect(protocolFromPortName(name)).toBe(protocol);
   });
 
   it('passes a reader token from a Secret when configured', () => {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultMaxConnections, parseSidecarConfig } from '../../proxy/config.js';
 import { ConfigError } from '../../core/errors.js';
+import { AS_CLIENT, AUTO, H2C, HTTP1 } from '../../proxy/protocols.js';
 import { runLaneway } from '../helpers/processes.js';
 
 const base = ['--workload', 'default/orders', '--port', '15080:8080', '--routes-file', '/tmp/r.json'];
@@ -9,7 +10,7 @@ const base = ['--workload', 'default/orders', '--port', '15080:8080', '--routes-
 describe('parseSidecarConfig', () => {
   it('applies defaults and freezes the result', () => {
     const config = parseSidecarConfig(base, {});
-    expect(config.ports).toEqual([{ listenPort: 15080, appPort: 8080 }]);
+    expect(config.ports).toEqual([{ listenPort: 15080, appPort: 8080, protocol: AS_CLIENT }]);
     expect(config.appHost).toBe('127.0.0.1');
     expect(config.admin).toEqual({ host: '127.0.0.1', port: 15000 });
     expect(config.routingKeyName).toBe('laneway');
@@ -40,8 +41,17 @@ describe('parseSidecarConfig', () => {
 
   it('accepts listen port 0 (a free port, reported at startup)', () => {
     expect(parseSidecarConfig(['--workload', 'a/b', '--port', '0:8080', '--port', '0:9090', '--routes-file', 'x'], {}).ports).toEqual([
-      { listenPort: 0, appPort: 8080 },
-      { listenPort: 0, appPort: 9090 },
+      { listenPort: 0, appPort: 8080, protocol: AS_CLIENT },
+      { listenPort: 0, appPort: 9090, protocol: AS_CLIENT },
+    ]);
+  });
+
+  it('reads each app port\'s upstream protocol from a /http1, /h2c or /auto suffix (flag and LANEWAY_PORTS)', () => {
+    const argv = ['--workload', 'a/b', '--port', '15001:8080/h2c', '--port', '15002:8081/http1', '--port', '0:8082/auto', '--port', '0:8083', '--routes-file', 'x'];
+    expect(parseSidecarConfig(argv, {}).ports.map((p) => p.protocol)).toEqual([H2C, HTTP1, AUTO, AS_CLIENT]);
+    expect(parseSidecarConfig(['--workload', 'a/b', '--routes-file', 'x'], { LANEWAY_PORTS: '15080:8080/h2c,15090:9090' }).ports.map((p) => [p.appPort, p.protocol])).toEqual([
+      [8080, H2C],
+      [9090, AS_CLIENT],
     ]);
   });
 
@@ -66,6 +76,11 @@ describe('parseSidecarConfig', () => {
     [['--workload', 'a/b', '--port', '80', '--routes-file', 'x'], '--port'],
     [['--workload', 'a/b', '--port', '1:70000', '--routes-file', 'x'], '--port'],
     [['--workload', 'a/b', '--port', '1:2', '--port', '1:3', '--routes-file', 'x'], '--port'],
+    [['--workload', 'a/b', '--port', '1:2/h3', '--routes-file', 'x'], '--port'],
+    [['--workload', 'a/b', '--port', '1:2/', '--routes-file', 'x'], '--port'],
+    [['--workload', 'a/b', '--port', '1:2/H2C', '--routes-file', 'x'], '--port'],
+    [['--workload', 'a/b', '--port', '1:2/h2c/auto', '--routes-file', 'x'], '--port'],
+    [['--workload', 'a/b', '--port', '1:2/__proto__', '--routes-file', 'x'], '--port'],
     [['--workload', 'a/b', '--port', '1:2'], '--routes-file'],
     [[...base, '--fallback', 'maybe'], '--fallback'],
     [[...base, '--admin', 'nope'], '--admin'],
@@ -94,7 +109,13 @@ describe('laneway sidecar with bad configuration', () => {
     const { code, stderr } = await runLaneway(['sidecar', '--workload', 'default/orders', '--port', 'x:8080', '--routes-file', '/tmp/r.json']);
     expect(code).toBe(2);
     expect(stderr.trim().split('\n')).toHaveLength(1);
-    expect(stderr).toMatch(/^laneway: --port: expected <listenPort>:<appPort>, got 'x:8080'/);
+    expect(stderr).toMatch(/^laneway: --port: expected <listenPort>:<appPort>\[\/http1\|\/h2c\|\/auto\], got 'x:8080'/);
+  });
+  it('exits 2 naming --port for an unknown upstream protocol', async () => {
+    const { code, stderr } = await runLaneway(['sidecar', '--workload', 'default/orders', '--port', '15001:8080/h2', '--routes-file', '/tmp/r.json']);
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^laneway: --port: protocol after '\/' must be one of http1, h2c, auto, got '15001:8080\/h2'/);
   });
   it('prints its version, commit and Node version with --version and version', async () => {
     for (const arg of ['--version', 'version']) {

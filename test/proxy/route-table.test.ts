@@ -1,6 +1,6 @@
 // The shared route model: validation with field paths, O(1) lookup, deltas, and snapshot round trips.
 import { describe, expect, it } from 'vitest';
-import { parseHostPort, parseTarget, RouteTable, RouteTableError, validateSnapshot } from '../../model/route-table.js';
+import { parseHostPort, parseTarget, RouteTable, RouteTableError, TARGET_H2C, TARGET_HTTP1, TARGET_INHERIT, validateRoute, validateSnapshot } from '../../model/route-table.js';
 
 const good = {
   workload: 'default/orders',
@@ -42,14 +42,21 @@ describe('validateSnapshot', () => {
     expect(errorPath(input)).toBe(path);
   });
   it('parses IPv6 and DNS targets', () => {
-    expect(parseHostPort('[::1]:8080')).toEqual({ host: '[::1]', port: 8080, address: '[::1]:8080', lane: false });
+    expect(parseHostPort('[::1]:8080')).toEqual({ host: '[::1]', port: 8080, address: '[::1]:8080', lane: false, protocol: 0 });
     expect(parseHostPort('orders-pr42.default.svc:8080')?.port).toBe(8080);
   });
   it('parses lane targets (the relay to dial) and refuses malformed ones', () => {
-    expect(parseTarget('lane://laneway.laneway-system.svc:7071')).toEqual({ host: 'laneway.laneway-system.svc', port: 7071, address: 'lane://laneway.laneway-system.svc:7071', lane: true });
+    expect(parseTarget('lane://laneway.laneway-system.svc:7071')).toEqual({ host: 'laneway.laneway-system.svc', port: 7071, address: 'lane://laneway.laneway-system.svc:7071', lane: true, protocol: 0 });
     expect(parseTarget('lane://[::1]:7071')?.host).toBe('[::1]');
-    for (const bad of ['lane://', 'lane://host', 'lane://host:0', 'lane:/host:1', 'h2c://host:1']) expect(parseTarget(bad)).toBeUndefined();
+    for (const bad of ['lane://', 'lane://host', 'lane://host:0', 'lane:/host:1', 'h2c://host', 'h2c://', 'http://host:0', 'https://host:1', 'h2://host:1', 'H2C://host:1']) expect(parseTarget(bad)).toBeUndefined();
     expect(parseHostPort('lane://host:1')).toBeUndefined();
+  });
+  it('parses a fork target that declares its protocol (h2c:// or http://); a bare host:port inherits the port\'s', () => {
+    expect(parseTarget('h2c://orders-pr42.default.svc:8080')).toEqual({ host: 'orders-pr42.default.svc', port: 8080, address: 'h2c://orders-pr42.default.svc:8080', lane: false, protocol: TARGET_H2C });
+    expect(parseTarget('http://[::1]:8080')).toEqual({ host: '[::1]', port: 8080, address: 'http://[::1]:8080', lane: false, protocol: TARGET_HTTP1 });
+    expect(parseTarget('h2c-orders.default.svc:8080')?.protocol).toBe(TARGET_INHERIT);
+    expect(parseTarget('lane://h2c.relay:7071')?.protocol).toBe(TARGET_INHERIT);
+    expect(validateRoute({ key: 'k7f3q2', sandbox: 'pr-42', targets: { '8080': 'h2c://127.0.0.2:8080' } }).targets['8080']).toBe('h2c://127.0.0.2:8080');
   });
 });
 
@@ -58,7 +65,7 @@ describe('RouteTable', () => {
     const table = RouteTable.parse(good);
     const route = table.lookup('k7f3q2');
     expect(route?.sandbox).toBe('pr-42');
-    expect(route?.targets.get(8080)).toEqual({ host: '127.0.0.2', port: 8080, address: '127.0.0.2:8080', lane: false });
+    expect(route?.targets.get(8080)).toEqual({ host: '127.0.0.2', port: 8080, address: '127.0.0.2:8080', lane: false, protocol: 0 });
     expect(route?.targets.get(9090)).toBeUndefined();
     expect(table.lookup('unknown')).toBeUndefined();
   });
