@@ -33,6 +33,10 @@ import { sandboxesApi, toResource, type SandboxResource } from './api/sandboxes.
 import type { PlanStorage } from '../model/plans.js';
 import { systemApi } from './api/system.js';
 import { workloadsApi } from './api/workloads.js';
+import { ConsoleEvents } from './events.js';
+import { consoleApi } from './api/console.js';
+import { Sidecars } from './sidecars.js';
+import { uiRoutes } from './api/ui.js';
 
 /** The parts, for the entry point's startup line and for tests that need to step a component. */
 export interface ControlPlane {
@@ -123,6 +127,9 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
   const prober = new Prober(config.probeIntervalMs, () => registry.targets(), leadership, (target, health) =>
     logger.info({ target, ready: health.ready, reason: health.reason }, 'fork target health changed'),
   );
+  // The web console's change stream and the sidecars' acknowledgements (what its workloads page shows).
+  const events = new ConsoleEvents(config.heartbeatIntervalMs);
+  const sidecars = new Sidecars((event) => events.sidecar(event));
   let registry: Registry;
   let lanes: LaneRelay | null = null;
   let laneAddress: string | null = null;
@@ -143,7 +150,10 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     }
     registry = await Registry.open(store, {
       restored: (workloads, routes) => push.routes.restore(workloads, routes),
-      published: (revision, deltas) => push.publish(revision, deltas),
+      published: (revision, deltas) => {
+        push.publish(revision, deltas);
+        events.changed(revision, deltas);
+      },
       changed: (cause, startedAt) => metrics.changed(cause, startedAt),
       targetsAdded: (targets) => prober.kick(targets),
     }, laneAddress ?? undefined);
@@ -188,6 +198,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     ttl.stop();
     prober.stop();
     push.close();
+    events.close();
     traffic.close();
     lanes?.close();
   });
@@ -239,7 +250,9 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     }
     relay.attach(match[1]!, req, socket, head);
   });
-  await app.register(workloadsApi, { push });
+  await app.register(workloadsApi, { push, sidecars });
+  await app.register(consoleApi, { events });
+  await app.register(uiRoutes);
   await app.register(trafficApi, { traffic, probes: new ProbeRegistry(), push, sandbox: (name) => registry.get(name) });
   await app.register(systemApi, { registry, push, metrics });
   const services: ControlPlaneServices = {
