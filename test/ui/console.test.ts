@@ -1,0 +1,240 @@
+// The web console in real headless Chromium against the demo mesh (control plane, three services, their sidecars, a fork): pages, live updates, auth, CSP.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import type { Browser } from 'playwright-core';
+import { Mesh, type ForkNode, type SandboxNode } from '../../demo/mesh.js';
+import { CONSOLE_CSP } from '../../control-plane/api/ui.js';
+import { waitFor } from '../../core/poll.js';
+import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
+import { HAVE_CHROMIUM, launch, NO_CHROMIUM, openPage, useToken } from './browser.js';
+
+if (!HAVE_CHROMIUM) console.warn(`test/ui/console.test.ts ${NO_CHROMIUM}`);
+
+/** The issue's budget for the JavaScript of the first page, gzip. */
+const FIRST_PAGE_JS_MAX = 100 * 1024;
+
+describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
+  let mesh: Mesh;
+  let browser: Browser;
+  let fork: ForkNode;
+  let sandbox: SandboxNode;
+  let cp: string;
+
+  beforeAll(async () => {
+    [mesh, browser] = await Promise.all([Mesh.start(), launch()]);
+    cp = mesh.controlPlaneUrl;
+    fork = await mesh.startFork('orders', 'orders-v2');
+    sandbox = await mesh.applySandbox('orders-pr-1', [fork]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await mesh?.stop();
+  });
+
+  it('serves /ui/ with a strict CSP, redirects / there, loads under 100 KB of gzip JS with no console errors and no third-party requests', async () => {
+    const root = await request(`${cp}/`);
+    await root.body.dump();
+    expect(root.statusCode).toBe(302);
+    expect(root.headers.location).toBe('/ui/');
+
+    const { page, problems, requests, context } = await openPage(browser, cp);
+    const document = await page.goto(`${cp}/`);
+    expect(page.url()).toBe(`${cp}/ui/`);
+    const headers = document!.headers();
+    expect(headers['content-security-policy']).toBe(CONSOLE_CSP);
+    expect(headers['content-security-policy']).toContain("script-src 'self'");
+    expect(headers['content-security-policy']).not.toContain('unsafe-inline');
+    expect(headers['x-content-type-options']).toBe('nosniff');
+    await page.locator('[data-sandbox="orders-pr-1"]').waitFor();
+    await page.getByText('● live').waitFor();
+
+    // Every script the first page loaded, as sent gzip-encoded.
+    const scripts = requests.filter((url) => url.endsWith('.js'));
+    expect(scripts.length).toBeGreaterThan(3);
+    let gzip = 0;
+    for (const url of scripts) {
+      const res = await request(url, { headers: { 'accept-encoding': 'gzip' } });
+      expect(res.headers['content-encoding']).toBe('gzip');
+      gzip += (await res.body.arrayBuffer()).byteLength;
+    }
+    console.log(`first page: ${scripts.length} scripts, ${gzip} bytes gzip`);
+    expect(gzip).toBeLessThanOrEqual(FIRST_PAGE_JS_MAX);
+    // The page holds no secret: nothing inline, no token in any URL it asked for.
+    const html = await (await request(`${cp}/ui/`)).body.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    expect(html).not.toMatch(/style=/);
+    expect(requests.filter((url) => /token|bearer/i.test(url))).toEqual([]);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('lists a sandbox created through the API; applying and deleting one updates the page live, without a reload', async () => {
+    const { page, problems, context } = await openPage(browser, cp);
+    await page.goto(`${cp}/ui/#/sandboxes`);
+    const row = page.locator('[data-sandbox="orders-pr-1"]');
+    await row.waitFor();
+    await expect(row.textContent()).resolves.toContain(`baggage: laneway=${sandbox.key}`);
+    await expect(row.textContent()).resolves.toContain(`default/orders:${mesh.service('orders').appPort}`);
+    await page.evaluate(() => ((globalThis as { loadedOnce?: number }).loadedOnce = 1));
+
+    const applied = await call(cp, 'PUT', '/v1/sandboxes/live-one', { spec: { ttl: '2h', labels: { team: 'payments' }, forks: [{ workload: 'default/payments', targets: { [String(mesh.service('payments').appPort)]: fork.target } }] } });
+    expect(applied.status).toBe(201);
+    const live = page.locator('[data-sandbox="live-one"]');
+    await live.waitFor();
+    await expect(live.textContent()).resolves.toContain('team=payments');
+    await expect(live.textContent()).resolves.toMatch(/1h 59m \d+s left|2h 0m 0s left/);
+    expect((await call(cp, 'DELETE', '/v1/sandboxes/live-one')).status).toBe(200);
+    await live.waitFor({ state: 'detached' });
+
+    // Deleting through the page: a confirmation dialog first, then the API call; the row leaves.
+    expect((await call(cp, 'PUT', '/v1/sandboxes/live-two', { spec: { forks: [{ workload: 'default/payments', targets: { '8080': fork.target } }] } })).status).toBe(201);
+    const two = page.locator('[data-sandbox="live-two"]');
+    await two.waitFor();
+    await two.getByRole('button', { name: 'Delete sandbox live-two' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    await expect(dialog.textContent()).resolves.toContain('Delete sandbox live-two?');
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await two.waitFor({ state: 'detached' });
+    expect((await call(cp, 'GET', '/v1/sandboxes/live-two')).status).toBe(404);
+
+    expect(await page.evaluate(() => (globalThis as { loadedOnce?: number }).loadedOnce)).toBe(1);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("shows each workload's route table and the revision its sidecar acknowledged, live as it moves", async () => {
+    const { page, problems, context } = await openPage(browser, cp);
+    await page.goto(`${cp}/ui/#/workloads`);
+    const orders = page.locator('[data-workload="default/orders"]');
+    await orders.waitFor();
+    await expect(orders.textContent()).resolves.toContain(sandbox.key);
+    // What the sidecar itself says it has applied (its admin endpoint) is what the page shows as acknowledged.
+    const before = (await mesh.routes('orders')).revision;
+    await waitFor('the acknowledged revision on the page', async () => (await orders.locator('.acknowledged').textContent()) === String(before));
+    await expect(orders.textContent()).resolves.toContain('up to date');
+    await expect(page.locator('[data-workload="default/web"] .acknowledged').textContent()).resolves.toMatch(/^\d+$/);
+
+    const second = await mesh.applySandbox('orders-pr-2', [fork]);
+    const after = (await mesh.routes('orders')).revision;
+    expect(after).toBeGreaterThan(before);
+    await waitFor('the new acknowledged revision on the page', async () => (await orders.locator('.acknowledged').textContent()) === String(after));
+    await expect(orders.textContent()).resolves.toContain(second.key);
+    await mesh.deleteSandbox(second);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("shows a failing run's verdict, its steps and the failing assertion's expected and actual", async () => {
+    const plan = { name: 'web-check', version: '1', steps: [{ id: 'home', http: { url: `${mesh.entryUrl}/` }, assert: [{ status: 201 }] }] };
+    expect((await call(cp, 'PUT', '/v1/plans/web-check', { plan })).status).toBe(201);
+    const run = await call(cp, 'POST', '/v1/plans/web-check/runs', { sandbox: 'orders-pr-1', wait: true });
+    expect(run.status, JSON.stringify(run.body)).toBe(200);
+    expect(run.body.status).toBe('failed');
+
+    const { page, problems, context } = await openPage(browser, cp);
+    await page.goto(`${cp}/ui/#/runs`);
+    await page.getByRole('link', { name: run.body.id }).click();
+    const step = page.locator('[data-step="home"]');
+    await step.waitFor();
+    await expect(page.locator('.verdict').textContent()).resolves.toContain('failed');
+    await expect(step.locator('.expected').textContent()).resolves.toBe('201');
+    await expect(step.locator('.actual').textContent()).resolves.toBe('200');
+    await expect(step.textContent()).resolves.toContain('status');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("follows a capturing sandbox's traffic live and draws its lane path with the forked hop", async () => {
+    const capturing = await call(cp, 'PUT', '/v1/sandboxes/orders-cap', {
+      spec: { capture: { bodyBytes: 1024 }, forks: [{ workload: 'default/orders', targets: { [String(mesh.service('orders').appPort)]: fork.target } }] },
+    });
+    expect(capturing.status).toBe(201);
+    const key = capturing.body.status.routingKey as string;
+    await waitFor('the orders sidecar to route orders-cap', async () => (await mesh.routes('orders')).routes.some((r) => r.key === key));
+
+    const { page, problems, context } = await openPage(browser, cp);
+    await page.goto(`${cp}/ui/#/traffic/orders-cap`);
+    await page.getByText('following…').waitFor();
+    const res = await mesh.call(key);
+    expect(res.body.path).toEqual(['web', 'orders-v2', 'payments']);
+    const entry = page.getByRole('button', { name: /^GET \// }).first();
+    await entry.waitFor();
+    await entry.click();
+    const detail = page.getByRole('region', { name: 'exchange detail' });
+    await detail.waitFor();
+    await expect(detail.textContent()).resolves.toContain(`laneway=${key}`);
+
+    await page.goto(`${cp}/ui/#/lane/orders-cap`);
+    const svg = page.locator('svg.diagram');
+    await svg.waitFor();
+    const text = await svg.textContent();
+    expect(text).toContain(`FORK ${fork.target}`);
+    expect(text).toContain('default/web');
+    expect(text).toContain('1 captured');
+    expect(problems).toEqual([]);
+    expect((await call(cp, 'DELETE', '/v1/sandboxes/orders-cap')).status).toBe(200);
+    await context.close();
+  });
+
+  it('shows API errors with their code and message instead of a blank page', async () => {
+    const { page, context } = await openPage(browser, cp);
+    await page.goto(`${cp}/ui/#/lane/no-such-sandbox`);
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    await expect(alert.textContent()).resolves.toContain('LANEWAY_ERR_SANDBOX_NOT_FOUND');
+    await expect(alert.textContent()).resolves.toContain('sandbox no-such-sandbox does not exist');
+    await context.close();
+  });
+});
+
+describe.skipIf(!HAVE_CHROMIUM)('web console with tokens', () => {
+  const WRITER = 'writer-token-0123456789abcdef';
+  const READER = 'reader-token-0123456789abcdef';
+  let cp: ControlPlaneProcess;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const dir = tempDir();
+    const tokens = join(dir, 'tokens');
+    writeFileSync(tokens, `writer:${WRITER}\nreader:${READER}\n`);
+    [cp, browser] = await Promise.all([startControlPlane(join(dir, 'data'), ['--tokens-file', tokens]), launch()]);
+    expect((await call(cp.url, 'PUT', '/v1/sandboxes/kept', { spec: { forks: [{ workload: 'default/orders', targets: { '8080': '127.0.0.1:9' } }] } }, WRITER)).status).toBe(201);
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await cp?.stop();
+    removeTempDirs();
+  });
+
+  it('without a token shows the 401 code; a reader token lists but cannot delete; a writer token can', async () => {
+    const { page, context } = await openPage(browser, cp.url);
+    await page.goto(`${cp.url}/ui/`);
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('LANEWAY_ERR_UNAUTHENTICATED');
+
+    await useToken(page, READER);
+    const row = page.locator('[data-sandbox="kept"]');
+    await row.waitFor();
+    await page.getByText('role: reader').waitFor();
+    await expect(row.getByRole('button', { name: /Delete/ }).count()).resolves.toBe(0);
+    // The API refuses it too, whatever the page shows: the same request the page would send.
+    const refused = await page.evaluate(async () => {
+      const res = await fetch('/v1/sandboxes/kept', { method: 'DELETE', headers: { authorization: `Bearer ${sessionStorage.getItem('laneway.token')}` } });
+      return { status: res.status, body: await res.json() };
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('LANEWAY_ERR_FORBIDDEN');
+    expect((await call(cp.url, 'GET', '/v1/sandboxes/kept', undefined, READER)).status).toBe(200);
+    // The token lives in session storage only: not in local storage, a cookie or the URL.
+    expect(await page.evaluate(() => [localStorage.length, document.cookie, location.href])).toEqual([0, '', `${cp.url}/ui/`]);
+
+    await useToken(page, WRITER);
+    await page.getByText('role: writer').waitFor();
+    await row.getByRole('button', { name: 'Delete sandbox kept' }).waitFor();
+    await context.close();
+  });
+});
