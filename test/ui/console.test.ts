@@ -114,14 +114,14 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     await expect(orders.textContent()).resolves.toContain(sandbox.key);
     // What the sidecar itself says it has applied (its admin endpoint) is what the page shows as acknowledged.
     const before = (await mesh.routes('orders')).revision;
-    await waitFor('the acknowledged revision on the page', async () => (await orders.locator('.acknowledged').textContent()) === String(before));
+    await waitFor('the acknowledged revision on the page', async () => (await orders.locator('.acknowledged').textContent()) === String(before), 30_000);
     await expect(orders.textContent()).resolves.toContain('up to date');
     await expect(page.locator('[data-workload="default/web"] .acknowledged').textContent()).resolves.toMatch(/^\d+$/);
 
     const second = await mesh.applySandbox('orders-pr-2', [fork]);
     const after = (await mesh.routes('orders')).revision;
     expect(after).toBeGreaterThan(before);
-    await waitFor('the new acknowledged revision on the page', async () => (await orders.locator('.acknowledged').textContent()) === String(after));
+    await waitFor('the new acknowledged revision on the page', async () => (await orders.locator('.acknowledged').textContent()) === String(after), 30_000);
     await expect(orders.textContent()).resolves.toContain(second.key);
     await mesh.deleteSandbox(second);
     expect(problems).toEqual([]);
@@ -154,7 +154,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     });
     expect(capturing.status).toBe(201);
     const key = capturing.body.status.routingKey as string;
-    await waitFor('the orders sidecar to route orders-cap', async () => (await mesh.routes('orders')).routes.some((r) => r.key === key));
+    await waitFor('the orders sidecar to route orders-cap', async () => (await mesh.routes('orders')).routes.some((r) => r.key === key), 30_000);
 
     const { page, problems, context } = await openPage(browser, cp);
     await page.goto(`${cp}/ui/#/traffic/orders-cap`);
