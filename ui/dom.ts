@@ -1,4 +1,4 @@
-// DOM helpers for the console: elements from text only (never innerHTML, so API data cannot inject markup), SVG, and the error box.
+// DOM helpers for the console: elements from text only (API data is never parsed as markup, so it cannot inject any), SVG, tables, badges.
 export type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | null | undefined | ((event: Event) => void)>;
 

@@ -129,7 +129,16 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
   });
 
   it("shows a failing run's verdict, its steps and the failing assertion's expected and actual", async () => {
-    const plan = { name: 'web-check', version: '1', steps: [{ id: 'home', http: { url: `${mesh.entryUrl}/` }, assert: [{ status: 201 }] }] };
+    const plan = {
+      name: 'web-check',
+      version: '1',
+      continueOnFailure: true,
+      steps: [
+        { id: 'home', http: { url: `${mesh.entryUrl}/` }, assert: [{ status: 201 }] },
+        { id: 'same', compare: { url: `${mesh.entryUrl}/` } },
+        { id: 'under-load', load: { url: `${mesh.entryUrl}/`, requests: 20, rate: 40, connections: 1 } },
+      ],
+    };
     expect((await call(cp, 'PUT', '/v1/plans/web-check', { plan })).status).toBe(201);
     const run = await call(cp, 'POST', '/v1/plans/web-check/runs', { sandbox: 'orders-pr-1', wait: true });
     expect(run.status, JSON.stringify(run.body)).toBe(200);
@@ -144,6 +153,13 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     await expect(step.locator('.expected').textContent()).resolves.toBe('201');
     await expect(step.locator('.actual').textContent()).resolves.toBe('200');
     await expect(step.textContent()).resolves.toContain('status');
+    // compare: the sandbox's path differs from the baseline's at the forked hop
+    await expect(page.locator('[data-step="same"]').textContent()).resolves.toContain('"orders-v2"');
+    // load: p50/p90/p99 of both lanes as bars, with their numbers as text
+    const chart = page.locator('[data-step="under-load"] svg[aria-label="latency percentiles, baseline and sandbox"]');
+    await expect(chart.locator('rect.baseline').count()).resolves.toBe(3);
+    await expect(chart.locator('rect.sandbox').count()).resolves.toBe(3);
+    await expect(chart.textContent()).resolves.toMatch(/p99 sandbox\d+(\.\d+)? ms/);
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -156,13 +172,18 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     const key = capturing.body.status.routingKey as string;
     await waitFor('the orders sidecar to route orders-cap', async () => (await mesh.routes('orders')).routes.some((r) => r.key === key), 30_000);
 
+    // One exchange before the page opens (read as its backlog), one while it follows.
+    expect((await mesh.call(key, `${mesh.entryUrl}/before`)).body.path).toEqual(['web', 'orders-v2', 'payments']);
+    await waitFor('the first exchange to be captured', async () => (await call(cp, 'GET', '/v1/sandboxes/orders-cap/traffic')).body.entries.length === 1, 30_000);
     const { page, problems, context } = await openPage(browser, cp);
     await page.goto(`${cp}/ui/#/traffic/orders-cap`);
     await page.getByText('following…').waitFor();
-    const res = await mesh.call(key);
-    expect(res.body.path).toEqual(['web', 'orders-v2', 'payments']);
-    const entry = page.getByRole('button', { name: /^GET \// }).first();
+    await page.getByRole('button', { name: 'GET /before' }).waitFor();
+    expect((await mesh.call(key, `${mesh.entryUrl}/during`)).body.path).toEqual(['web', 'orders-v2', 'payments']);
+    const entry = page.getByRole('button', { name: 'GET /during' });
     await entry.waitFor();
+    // newest first
+    await expect(page.locator('tbody tr button').allTextContents()).resolves.toEqual(['GET /during', 'GET /before']);
     await entry.click();
     const detail = page.getByRole('region', { name: 'exchange detail' });
     await detail.waitFor();
@@ -174,9 +195,32 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     const text = await svg.textContent();
     expect(text).toContain(`FORK ${fork.target}`);
     expect(text).toContain('default/web');
-    expect(text).toContain('1 captured');
+    expect(text).toContain('2 captured');
     expect(problems).toEqual([]);
     expect((await call(cp, 'DELETE', '/v1/sandboxes/orders-cap')).status).toBe(200);
+    await context.close();
+  });
+
+  it('works from the keyboard and fits a phone screen', async () => {
+    const { page, problems, context } = await openPage(browser, cp, { viewport: { width: 390, height: 844 } });
+    await page.goto(`${cp}/ui/`);
+    await page.locator('[data-sandbox="orders-pr-1"]').waitFor();
+    // Tab order: the skip link first, then the page links; Enter follows one.
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Workloads');
+    await page.keyboard.press('Enter');
+    await page.locator('[data-workload="default/orders"]').waitFor();
+    await expect(page.locator('nav a[aria-current="page"]').textContent()).resolves.toBe('Workloads');
+    // Every form control has a label, and nothing is wider than the screen.
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select')].filter((el) => (el as HTMLInputElement).labels?.length === 0).length);
+    expect(unlabelled).toBe(0);
+    await page.goto(`${cp}/ui/#/sandboxes`);
+    await page.locator('[data-sandbox="orders-pr-1"]').waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(problems).toEqual([]);
     await context.close();
   });
 

@@ -15,7 +15,7 @@ interface Hop {
   readonly seen: number | null;
 }
 
-const BOX_W = 150;
+const BOX_W = 200;
 const BOX_H = 44;
 const GAP = 40;
 
@@ -30,7 +30,7 @@ export function diagram(name: string, hops: readonly Hop[]): SVGElement {
     parts.push(
       s('rect', { x, y: 10, width: BOX_W, height: BOX_H, rx: 6, fill: hop.fork === null ? '#f6f8fa' : '#fff', stroke: hop.fork === null ? '#57606a' : '#8c959f', 'stroke-dasharray': hop.fork === null ? null : '4 3' }),
       s('text', { x: x + 8, y: 28 }, hop.workload),
-      s('text', { x: x + 8, y: 44, fill: '#57606a' }, `${hop.fork === null ? 'baseline' : 'baseline, bypassed'} · ${hop.sidecars} sidecar${hop.sidecars === 1 ? '' : 's'}`),
+      s('text', { x: x + 8, y: 44, fill: '#57606a' }, `${hop.fork === null ? 'baseline' : 'bypassed by this key'} · ${hop.sidecars} sidecar${hop.sidecars === 1 ? '' : 's'}`),
     );
     if (hop.fork !== null) {
       const y = BOX_H + 50;

@@ -1,11 +1,13 @@
 // Live traffic of one sandbox: the capture follow stream (fetch-read SSE), newest first, filtered by workload and status; a row opens its headers and body preview.
-import type { CapturedBody, CapturedExchange, TrafficEntry } from '../../model/capture.js';
-import { stream } from '../api.js';
+import type { CapturedBody, CapturedExchange, TrafficEntry, TrafficPage } from '../../model/capture.js';
+import { get, stream } from '../api.js';
 import { badge, h, replace } from '../dom.js';
 import { errorBox, type Context, type Page } from '../page.js';
 
 /** Entries the page keeps, at most (older ones leave the table; the control plane's ring has them). */
 export const TRAFFIC_ROWS_MAX = 500;
+/** Entries read when the page opens (or a filter changes), before following. */
+export const TRAFFIC_BACKLOG = 100;
 
 function body(b: CapturedBody | undefined): string {
   if (b === undefined) return '(not captured)';
@@ -26,7 +28,7 @@ export async function trafficPage(main: HTMLElement, name: string, _ctx: Context
   const workload = h('input', { id: 'f-workload', name: 'workload', placeholder: 'namespace/name' });
   const status = h('select', { id: 'f-status', name: 'status' }, ...['', '2xx', '3xx', '4xx', '5xx', 'error'].map((v) => h('option', { value: v }, v === '' ? 'any' : v)));
   const apply = h('button', { type: 'submit' }, 'Filter');
-  const state = h('p', { class: 'muted', role: 'status' }, 'connecting…');
+  const state = h('p', { class: 'muted', role: 'status' }, 'loading…');
   const rows = h('tbody');
   const detail = h('div', { 'aria-live': 'polite' });
   const form = h('form', { class: 'filters' }, h('label', { for: 'f-workload' }, 'Workload', workload), h('label', { for: 'f-status' }, 'Status', status), apply);
@@ -36,20 +38,22 @@ export async function trafficPage(main: HTMLElement, name: string, _ctx: Context
     h('p', {}, h('a', { href: `#/lane/${encodeURIComponent(name)}` }, 'Lane path'), ' · requests the sidecars routed to this sandbox, newest first (needs spec.capture)'),
     form,
     state,
-    h('table', { class: 'stack' }, h('thead', {}, h('tr', {}, ...['Time', 'Workload', 'Request', 'Status', 'Duration', 'Target'].map((c) => h('th', { scope: 'col' }, c)))), rows),
+    // The open exchange sits above the list, so it stays in view while new rows arrive at the top.
     detail,
+    h('table', { class: 'stack' }, h('thead', {}, h('tr', {}, ...['Time', 'Workload', 'Request', 'Status', 'Duration', 'Target'].map((c) => h('th', { scope: 'col' }, c)))), rows),
   );
   let abort = new AbortController();
   const open = (x: CapturedExchange): void => {
     replace(
       detail,
       h('section', { class: 'card', 'aria-label': 'exchange detail' },
-        h('h2', {}, `${x.method} ${x.path}`),
+        h('h2', { tabindex: -1 }, `${x.method} ${x.path} `, statusOf(x), ' ', h('span', { class: 'muted' }, `${x.workload} → ${x.target}, ${x.durationMs} ms`), ' ', h('button', { type: 'button', onclick: () => detail.replaceChildren() }, 'Close')),
         h('h3', {}, 'Request headers'), h('pre', {}, headers(x.requestHeaders)),
         h('h3', {}, 'Request body'), h('pre', {}, body(x.requestBody)),
         h('h3', {}, 'Response headers'), h('pre', {}, headers(x.responseHeaders)),
         h('h3', {}, 'Response body'), h('pre', {}, body(x.responseBody))),
     );
+    detail.querySelector<HTMLElement>('h2')?.focus();
   };
   const add = (entry: TrafficEntry): void => {
     let tr: HTMLTableRowElement;
@@ -76,16 +80,22 @@ export async function trafficPage(main: HTMLElement, name: string, _ctx: Context
     const query = new URLSearchParams();
     if (workload.value.trim() !== '') query.set('workload', workload.value.trim());
     if (status.value !== '') query.set('status', status.value);
-    query.set('limit', '100');
-    state.textContent = 'following…';
+    query.set('limit', String(TRAFFIC_BACKLOG));
     const signal = abort.signal;
-    stream(`/v1/sandboxes/${encodeURIComponent(name)}/traffic/stream?${query}`, (event) => {
-      if (event.event === 'exchange' || event.event === 'dropped') add(JSON.parse(event.data) as TrafficEntry);
-      else if (event.event === 'gap') state.textContent = 'some entries left the ring before they could be shown';
-    }, signal).then(
-      () => { if (!signal.aborted) state.textContent = 'the stream ended'; },
-      (err: unknown) => { if (!signal.aborted) replace(state, errorBox(err)); },
-    );
+    // The newest entries first (a page), then the follow stream from just after them: nothing missed, nothing twice.
+    get<TrafficPage>(`/v1/sandboxes/${encodeURIComponent(name)}/traffic?${query}`)
+      .then((page) => {
+        if (signal.aborted) return;
+        for (const entry of page.entries) add(entry);
+        state.textContent = page.capture ? 'following…' : 'following… (this sandbox does not capture: set spec.capture to record its traffic)';
+        query.delete('limit');
+        query.set('after', String(page.lastSeq));
+        return stream(`/v1/sandboxes/${encodeURIComponent(name)}/traffic/stream?${query}`, (event) => {
+          if (event.event === 'exchange' || event.event === 'dropped') add(JSON.parse(event.data) as TrafficEntry);
+          else if (event.event === 'gap') state.textContent = 'following… (some entries left the ring before they could be shown)';
+        }, signal).then(() => { if (!signal.aborted) state.textContent = 'the stream ended; choose Filter to follow again'; });
+      })
+      .catch((err: unknown) => { if (!signal.aborted) replace(state, errorBox(err)); });
   };
   form.addEventListener('submit', (event) => {
     event.preventDefault();
