@@ -195,7 +195,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     const text = await svg.textContent();
     expect(text).toContain(`FORK ${fork.target}`);
     expect(text).toContain('default/web');
-    expect(text).toContain('2 captured');
+    expect(text).toContain('2 captured · seen 1st');
     expect(problems).toEqual([]);
     expect((await call(cp, 'DELETE', '/v1/sandboxes/orders-cap')).status).toBe(200);
     await context.close();
