@@ -7,7 +7,8 @@ import type { Browser } from 'playwright-core';
 import { Mesh, type ForkNode, type SandboxNode } from '../../demo/mesh.js';
 import { CONSOLE_CSP } from '../../control-plane/api/ui.js';
 import { waitFor } from '../../core/poll.js';
-import { call, removeTempDirs, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
+import { REPLICA_HEADER } from '../../model/console.js';
+import { call, removeTempDirs, SseClient, startControlPlane, tempDir, type ControlPlaneProcess } from '../control-plane/helpers.js';
 import { HAVE_CHROMIUM, launch, NO_CHROMIUM, openPage, useToken } from './browser.js';
 
 if (!HAVE_CHROMIUM) console.warn(`test/ui/console.test.ts ${NO_CHROMIUM}`);
@@ -79,6 +80,11 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     await expect(row.textContent()).resolves.toContain(`baggage: laneway=${sandbox.key}`);
     await expect(row.textContent()).resolves.toContain(`default/orders:${mesh.service('orders').appPort}`);
     await page.evaluate(() => ((globalThis as { loadedOnce?: number }).loadedOnce = 1));
+    // The copy button puts the exact header on the clipboard.
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cp });
+    await row.getByRole('button', { name: 'Copy the baggage header of orders-pr-1' }).click();
+    await row.getByRole('button', { name: 'Copy the baggage header of orders-pr-1' }).filter({ hasText: 'Copied' }).waitFor();
+    await expect(page.evaluate(() => navigator.clipboard.readText())).resolves.toBe(`baggage: laneway=${sandbox.key}`);
 
     const applied = await call(cp, 'PUT', '/v1/sandboxes/live-one', { spec: { ttl: '2h', labels: { team: 'payments' }, forks: [{ workload: 'default/payments', targets: { [String(mesh.service('payments').appPort)]: fork.target } }] } });
     expect(applied.status).toBe(201);
@@ -88,6 +94,15 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     await expect(live.textContent()).resolves.toMatch(/1h 59m \d+s left|2h 0m 0s left/);
     expect((await call(cp, 'DELETE', '/v1/sandboxes/live-one')).status).toBe(200);
     await live.waitFor({ state: 'detached' });
+
+    // A fork to a laptop (the demo's control plane has a lane relay) reads as a local lane, pending until connected.
+    expect((await call(cp, 'PUT', '/v1/sandboxes/on-laptop', { spec: { forks: [{ workload: 'default/payments', targets: { '8080': 'local' } }] } })).status).toBe(201);
+    const laptop = page.locator('[data-sandbox="on-laptop"]');
+    await laptop.waitFor();
+    await expect(laptop.textContent()).resolves.toContain('local lane');
+    await expect(laptop.textContent()).resolves.toContain('⚠ Pending');
+    expect((await call(cp, 'DELETE', '/v1/sandboxes/on-laptop')).status).toBe(200);
+    await laptop.waitFor({ state: 'detached' });
 
     // Deleting through the page: a confirmation dialog first, then the API call; the row leaves.
     expect((await call(cp, 'PUT', '/v1/sandboxes/live-two', { spec: { forks: [{ workload: 'default/payments', targets: { '8080': fork.target } }] } })).status).toBe(201);
@@ -124,6 +139,21 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     await waitFor('the new acknowledged revision on the page', async () => (await orders.locator('.acknowledged').textContent()) === String(after), 30_000);
     await expect(orders.textContent()).resolves.toContain(second.key);
     await mesh.deleteSandbox(second);
+
+    // A sidecar that stops acknowledging (a replica stuck on an old table) stands out on its workload.
+    const stuck = await SseClient.connect(cp, '/v1/workloads/default/orders/routes/watch', { headers: { [REPLICA_HEADER]: 'orders-stuck/7' } });
+    await stuck.waitEvents(1);
+    const current = (await mesh.routes('orders')).revision;
+    expect((await call(cp, 'POST', '/v1/workloads/default/orders/acks', { replica: 'orders-stuck/7', revision: current })).body).toEqual({ known: true });
+    const third = await mesh.applySandbox('orders-pr-3', [fork]);
+    const now = (await mesh.routes('orders')).revision;
+    const stuckRow = orders.locator('tr', { hasText: 'orders-stuck/7' });
+    await waitFor('the stuck replica to show as behind', async () => ((await stuckRow.textContent()) ?? '').includes(`behind by ${now - current} revision`), 30_000);
+    await expect(orders.locator('h2').textContent()).resolves.toContain('1 sidecar behind');
+    stuck.close();
+    await stuckRow.waitFor({ state: 'detached' });
+    await expect(orders.locator('h2').textContent()).resolves.toContain('all sidecars up to date');
+    await mesh.deleteSandbox(third);
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -183,6 +213,16 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     const entry = page.getByRole('button', { name: 'GET /during' });
     await entry.waitFor();
     // newest first
+    await expect(page.locator('tbody tr button').allTextContents()).resolves.toEqual(['GET /during', 'GET /before']);
+    // Filters go to the API: no 5xx here, and the orders workload has both.
+    await page.getByLabel('Status').selectOption('5xx');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('following…').waitFor();
+    await expect(page.locator('tbody tr').count()).resolves.toBe(0);
+    await page.getByLabel('Status').selectOption('2xx');
+    await page.getByLabel('Workload').fill('default/orders');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('button', { name: 'GET /before' }).waitFor();
     await expect(page.locator('tbody tr button').allTextContents()).resolves.toEqual(['GET /during', 'GET /before']);
     await entry.click();
     const detail = page.getByRole('region', { name: 'exchange detail' });

@@ -77,6 +77,7 @@ export async function trafficPage(main: HTMLElement, name: string, _ctx: Context
     abort.abort();
     abort = new AbortController();
     rows.replaceChildren();
+    state.textContent = 'loading…';
     const query = new URLSearchParams();
     if (workload.value.trim() !== '') query.set('workload', workload.value.trim());
     if (status.value !== '') query.set('status', status.value);
