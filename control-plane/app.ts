@@ -30,7 +30,7 @@ import type { TargetHealth } from './probe.js';
 import { TtlSweeper } from './ttl.js';
 import admissionRoutes from './api/admission.js';
 import { sandboxesApi, toResource, type SandboxResource } from './api/sandboxes.js';
-import type { PlanStorage } from '../model/plans.js';
+import type { PlanStorage, RunStatus } from '../model/plans.js';
 import { systemApi } from './api/system.js';
 import { workloadsApi } from './api/workloads.js';
 import { ConsoleEvents } from './events.js';
@@ -64,6 +64,8 @@ export interface ControlPlaneServices {
   readonly policyFile: string | undefined;
   /** a sandbox's captured traffic, as GET /v1/sandboxes/:name/traffic answers; undefined when there is no such sandbox */
   traffic(name: string, query: TrafficQuery): TrafficPage | undefined;
+  /** a run started or finished: open web consoles are told (GET /v1/events `run`) */
+  runChanged(id: string, status: RunStatus): void;
 }
 
 /**
@@ -266,6 +268,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
       const record = registry.get(name);
       return record === undefined ? undefined : trafficPageOf(traffic, record, query);
     },
+    runChanged: (id, status) => events.run({ id, status }),
   };
   for (const extension of extensions) await extension(app, services);
   // Plain HTTP on the API listener (loopback, tests); clusters use the TLS listener from main.ts.

@@ -1,6 +1,6 @@
 // The console's change stream (GET /v1/events): one SSE stream telling open pages what changed, so they refetch instead of polling.
 import type { ServerResponse } from 'node:http';
-import type { ChangeEvent, SidecarEvent } from '../model/console.js';
+import type { ChangeEvent, RunEvent, SidecarEvent } from '../model/console.js';
 import type { WorkloadDelta } from './route-cache.js';
 
 /** Console streams open at once, at most (each is a browser tab; sidecars use the route watch, not this). */
@@ -57,6 +57,11 @@ export class ConsoleEvents {
   sidecar(event: SidecarEvent): void {
     if (this.#streams.size === 0) return;
     this.#broadcast(`event: sidecar\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  run(event: RunEvent): void {
+    if (this.#streams.size === 0) return;
+    this.#broadcast(`event: run\ndata: ${JSON.stringify(event)}\n\n`);
   }
 
   close(): void {

@@ -35,11 +35,17 @@ export interface WorkloadList {
   readonly items: readonly WorkloadView[];
 }
 
-/** Console stream (GET /v1/events) events: `change` when sandboxes changed, `sidecar` when one connected, acknowledged or left. */
+/** Console stream (GET /v1/events) events: `change` when sandboxes changed, `sidecar` when one connected, acknowledged or left, `run` when a plan run started or finished. */
 export interface ChangeEvent {
   readonly revision: number;
   readonly workloads: readonly string[];
   readonly sandboxes: readonly string[];
+}
+
+export interface RunEvent {
+  readonly id: string;
+  /** running, passed, failed or error */
+  readonly status: string;
 }
 
 export interface SidecarEvent {

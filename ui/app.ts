@@ -78,8 +78,8 @@ async function follow(): Promise<void> {
             live.textContent = '● live';
             delay = RECONNECT_MIN_MS;
             // Whatever happened while we were not connected: read it now.
-            void page?.refresh?.('change');
-          } else if (event.event === 'change' || event.event === 'sidecar') {
+            void page?.refresh?.('resync');
+          } else if (event.event === 'change' || event.event === 'sidecar' || event.event === 'run') {
             void page?.refresh?.(event.event);
           }
         },

@@ -9,8 +9,8 @@ export interface Context {
 }
 
 export interface Page {
-  /** a `change` (sandboxes changed) or `sidecar` event arrived: refetch what the page shows */
-  refresh?(kind: 'change' | 'sidecar'): Promise<void>;
+  /** a `change` (sandboxes changed), `sidecar` or `run` event arrived, or `resync` (the stream is back after a gap): refetch what the page shows */
+  refresh?(kind: 'change' | 'sidecar' | 'run' | 'resync'): Promise<void>;
   /** the user left the page: stop its streams and timers */
   dispose?(): void;
 }

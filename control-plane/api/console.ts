@@ -28,7 +28,8 @@ export async function consoleApi(app: FastifyInstance, { events }: { events: Con
         summary: 'What changed, as it happens (Server-Sent Events; the web console follows it)',
         description: [
           '`hello` once connected; `change` (id: the revision; data: {revision, workloads, sandboxes}) after every committed sandbox change;',
-          '`sidecar` (data: {workload, replica, state: connected|acknowledged|disconnected}).',
+          '`sidecar` (data: {workload, replica, state: connected|acknowledged|disconnected});',
+          '`run` (data: {id, status}) when a server-side plan run starts or finishes.',
           'Events name what changed; read the resource for its new state. No resume: after a reconnect, read everything again.',
           `A \`: hb\` comment keeps the stream alive; at most ${EVENT_STREAMS_MAX} streams at once.`,
         ].join(' '),

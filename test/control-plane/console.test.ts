@@ -159,6 +159,21 @@ describe('GET /v1/events', () => {
     events.close();
   });
 
+  it('tells when a server-side run starts and finishes', async () => {
+    const events = await SseClient.connect(url, '/v1/events');
+    await events.until((c) => c.events.some((e) => e.event === 'hello'), 10_000, 'hello');
+    const plan = { name: 'health', version: '1', steps: [{ id: 'up', http: { url: `${url}/healthz`, target: 'baseline' }, assert: [{ status: 200 }] }] };
+    expect((await call(url, 'PUT', '/v1/plans/health', { plan })).status).toBe(201);
+    const run = await call(url, 'POST', '/v1/plans/health/runs', { wait: true });
+    expect(run.body.status, JSON.stringify(run.body)).toBe('passed');
+    await events.until((c) => c.events.filter((e) => e.event === 'run').length >= 2, 10_000, 'two run events');
+    expect(events.events.filter((e) => e.event === 'run').map((e) => e.data)).toEqual([
+      { id: run.body.id, status: 'running' },
+      { id: run.body.id, status: 'passed' },
+    ]);
+    events.close();
+  });
+
   it('whoami says open writer without tokens', async () => {
     expect((await call(url, 'GET', '/v1/whoami')).body).toEqual({ role: 'writer', open: true });
   });

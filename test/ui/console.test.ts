@@ -170,12 +170,16 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
       ],
     };
     expect((await call(cp, 'PUT', '/v1/plans/web-check', { plan })).status).toBe(201);
-    const run = await call(cp, 'POST', '/v1/plans/web-check/runs', { sandbox: 'orders-pr-1', wait: true });
-    expect(run.status, JSON.stringify(run.body)).toBe(200);
-    expect(run.body.status).toBe('failed');
-
     const { page, problems, context } = await openPage(browser, cp);
     await page.goto(`${cp}/ui/#/runs`);
+    await page.getByText('● live').waitFor();
+    // Started while the list is open: it appears running, then turns failed, without a reload.
+    const run = await call(cp, 'POST', '/v1/plans/web-check/runs', { sandbox: 'orders-pr-1' });
+    expect(run.status, JSON.stringify(run.body)).toBe(202);
+    const listed = page.locator('tr', { hasText: run.body.id });
+    await listed.waitFor();
+    await listed.getByText('✗ failed').waitFor();
+    expect((await call(cp, 'GET', `/v1/runs/${run.body.id}`)).body.status).toBe('failed');
     await page.getByRole('link', { name: run.body.id }).click();
     const step = page.locator('[data-step="home"]');
     await step.waitFor();

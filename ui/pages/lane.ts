@@ -93,5 +93,5 @@ export async function lanePage(main: HTMLElement, name: string, _ctx: Context): 
     );
   };
   await load().catch((err) => replace(body, errorBox(err)));
-  return { refresh: async (kind) => { if (kind === 'change') await load().catch((err) => replace(body, errorBox(err))); } };
+  return { refresh: async (kind) => { if (kind === 'change' || kind === 'resync') await load().catch((err) => replace(body, errorBox(err))); } };
 }

@@ -43,8 +43,11 @@ export async function runsPage(main: HTMLElement, _arg: string, _ctx: Context): 
     );
   };
   await load();
-  // Runs are not sandbox changes; a run finishing is shown when the page is opened again or a change arrives.
-  return { refresh: async () => load().catch((err) => replace(list, errorBox(err))) };
+  return {
+    refresh: async (kind) => {
+      if (kind === 'run' || kind === 'resync') await load().catch((err) => replace(list, errorBox(err)));
+    },
+  };
 }
 
 /** p50/p90/p99 of both lanes, bars side by side: a glance, with the numbers as text beside each bar. */
@@ -108,12 +111,16 @@ export async function runPage(main: HTMLElement, id: string, _ctx: Context): Pro
       h('p', { class: 'verdict' }, 'Status ', statusBadge(run.status), ` · plan ${run.plan} @ ${run.version} · sandbox ${run.sandbox ?? '—'} · started `, time(run.createdAt)),
       run.error === null ? null : h('div', { class: 'error', role: 'alert' }, h('code', {}, run.error.code), ' ', run.error.message),
       result === null
-        ? h('p', { class: 'muted' }, run.status === 'running' ? 'Running… open this page again for the result.' : 'No result stored.')
+        ? h('p', { class: 'muted' }, run.status === 'running' ? 'Running… the result appears here when it finishes.' : 'No result stored.')
         : h('div', {},
             h('p', {}, `${result.summary.steps} steps: ${result.summary.passed} passed, ${result.summary.failed} failed, ${result.summary.errored} errored, ${result.summary.skipped} skipped, ${result.durationMs} ms`),
             ...result.steps.map(stepView)),
     );
   };
   await load();
-  return { refresh: async () => load().catch((err) => replace(body, errorBox(err))) };
+  return {
+    refresh: async (kind) => {
+      if (kind === 'run' || kind === 'resync') await load().catch((err) => replace(body, errorBox(err)));
+    },
+  };
 }

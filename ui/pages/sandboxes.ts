@@ -118,7 +118,7 @@ export async function sandboxesPage(main: HTMLElement, _arg: string, ctx: Contex
   }, COUNTDOWN_MS);
   return {
     refresh: async (kind) => {
-      if (kind === 'change') await load().catch((err) => replace(list, errorBox(err)));
+      if (kind === 'change' || kind === 'resync') await load().catch((err) => replace(list, errorBox(err)));
     },
     dispose: () => clearInterval(timer),
   };
