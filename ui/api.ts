@@ -83,6 +83,7 @@ export async function stream(path: string, onEvent: (event: StreamEvent) => void
     buffer += value;
     let nl: number;
     while ((nl = buffer.search(/\r\n|\r|\n/)) !== -1) {
+      if (nl === buffer.length - 1 && buffer[nl] === '\r') break; // a CR at the end may be half of a CRLF: wait for more
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + (buffer.startsWith('\r\n', nl) ? 2 : 1));
       if (line === '') {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { FastifyInstance } from 'fastify';
 import { CONSOLE_CSP, loadAssets } from '../../control-plane/api/ui.js';
+import { EVENT_STREAMS_MAX } from '../../control-plane/events.js';
 import { REPLICA_HEADER } from '../../model/console.js';
 import { waitFor } from '../../core/poll.js';
 import { startLaneway, freePort, type Started } from '../helpers/processes.js';
@@ -172,6 +173,24 @@ describe('GET /v1/events', () => {
       { id: run.body.id, status: 'passed' },
     ]);
     events.close();
+  });
+
+  it(`accepts ${EVENT_STREAMS_MAX} streams and refuses the next with 503 until one closes`, async () => {
+    const open = await Promise.all(Array.from({ length: EVENT_STREAMS_MAX }, () => SseClient.connect(url, '/v1/events')));
+    try {
+      await Promise.all(open.map((c) => c.until((x) => x.events.length > 0, 20_000, 'hello')));
+      const refused = await call(url, 'GET', '/v1/events');
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('LANEWAY_ERR_TOO_MANY_WATCHERS');
+      open.pop()!.close();
+      await waitFor('a free slot', async () => {
+        const again = await SseClient.connect(url, '/v1/events');
+        again.close();
+        return again.status === 200;
+      });
+    } finally {
+      for (const c of open) c.close();
+    }
   });
 
   it('whoami says open writer without tokens', async () => {
