@@ -88,7 +88,7 @@ export async function workloadsApi(app: FastifyInstance, { push, sidecars }: Wor
           200: {
             type: 'object',
             properties: {
-              revision: { type: 'integer' },
+              revision: { type: 'integer', description: 'the highest revision of any workload' },
               items: {
                 type: 'array',
                 items: {
