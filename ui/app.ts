@@ -48,6 +48,8 @@ async function show(): Promise<void> {
   if (hash !== '' && !hash.startsWith('#/')) return; // an in-page anchor (the skip link), not a page
   const [name = 'sandboxes', ...rest] = hash.slice(2).split('/');
   const route = ROUTES[name] ?? ROUTES.sandboxes!;
+  const title = ROUTES[name] === undefined ? 'sandboxes' : name;
+  document.title = `${title[0]!.toUpperCase()}${title.slice(1)}${rest.length > 0 ? ` ${rest.map(decodeURIComponent).join('/')}` : ''} · Laneway`;
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a')) {
     if (a.dataset.page === name || (name === '' && a.dataset.page === 'sandboxes')) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

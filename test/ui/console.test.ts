@@ -258,6 +258,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     await page.keyboard.press('Enter');
     await page.locator('[data-workload="default/orders"]').waitFor();
     await expect(page.locator('nav a[aria-current="page"]').textContent()).resolves.toBe('Workloads');
+    await expect(page.title()).resolves.toBe('Workloads · Laneway');
     // Every form control has a label, and nothing is wider than the screen.
     const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select')].filter((el) => (el as HTMLInputElement).labels?.length === 0).length);
     expect(unlabelled).toBe(0);
