@@ -67,6 +67,33 @@ async function show(): Promise<void> {
   }
 }
 
+type Kind = 'change' | 'sidecar' | 'run' | 'resync';
+let refreshing = false;
+let pending: Kind | null = null;
+
+/**
+ * At most one refresh in flight: events arriving meanwhile (1,000 sidecars acknowledging one change)
+ * collapse into one more, so a burst costs two reads per open page, not one per event.
+ */
+function refresh(kind: Kind): void {
+  if (refreshing) {
+    pending = pending === null || pending === kind ? kind : 'resync';
+    return;
+  }
+  const current = page;
+  if (current?.refresh === undefined) return;
+  refreshing = true;
+  void current
+    .refresh(kind)
+    .catch(() => {}) // pages show their own errors
+    .finally(() => {
+      refreshing = false;
+      const next = pending;
+      pending = null;
+      if (next !== null) refresh(next);
+    });
+}
+
 /** One stream for the whole console (GET /v1/events): each event asks the open page to refetch what it shows. */
 async function follow(): Promise<void> {
   let delay = RECONNECT_MIN_MS;
@@ -80,9 +107,9 @@ async function follow(): Promise<void> {
             live.textContent = '● live';
             delay = RECONNECT_MIN_MS;
             // Whatever happened while we were not connected: read it now.
-            void page?.refresh?.('resync');
+            refresh('resync');
           } else if (event.event === 'change' || event.event === 'sidecar' || event.event === 'run') {
-            void page?.refresh?.(event.event);
+            refresh(event.event);
           }
         },
         stream$.signal,

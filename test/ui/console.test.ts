@@ -79,6 +79,8 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     await row.waitFor();
     await expect(row.textContent()).resolves.toContain(`baggage: laneway=${sandbox.key}`);
     await expect(row.textContent()).resolves.toContain(`default/orders:${mesh.service('orders').appPort}`);
+    // The orders sidecar acknowledged the sandbox's revision: the mesh has its routes.
+    await row.getByText('routes applied by 1 of 1 sidecar').waitFor();
     await page.evaluate(() => ((globalThis as { loadedOnce?: number }).loadedOnce = 1));
     // The copy button puts the exact header on the clipboard.
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cp });
@@ -90,6 +92,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web console in headless Chromium', () => {
     expect(applied.status).toBe(201);
     const live = page.locator('[data-sandbox="live-one"]');
     await live.waitFor();
+    await live.getByText('routes applied by 1 of 1 sidecar').waitFor();
     await expect(live.textContent()).resolves.toContain('team=payments');
     await expect(live.textContent()).resolves.toMatch(/1h 59m \d+s left|2h 0m 0s left/);
     expect((await call(cp, 'DELETE', '/v1/sandboxes/live-one')).status).toBe(200);

@@ -1,5 +1,6 @@
 // Sandboxes page: phase with per-target reasons, routing key with a copy button, forks, labels, TTL countdown, last change; delete for writers.
 import type { SandboxResource } from '../../control-plane/api/sandboxes.js';
+import type { WorkloadList } from '../../model/console.js';
 import { call, get } from '../api.js';
 import { badge, h, replace, table, time, type Child } from '../dom.js';
 import { errorBox, guarded, type Context, type Page } from '../page.js';
@@ -38,13 +39,23 @@ function confirmDelete(name: string): Promise<boolean> {
   return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
 }
 
-function row(sb: SandboxResource, ctx: Context, status: HTMLElement, onDeleted: () => void): Child[] {
+/** How many of the sidecars of the sandbox's forked workloads acknowledged its revision: whether the mesh has its routes yet. */
+function propagation(sb: SandboxResource, workloads: WorkloadList): HTMLElement {
+  const forked = new Set(sb.spec.forks.map((f) => f.workload));
+  const sidecars = workloads.items.filter((w) => forked.has(w.workload)).flatMap((w) => w.sidecars);
+  if (sidecars.length === 0) return badge('warn', 'no sidecar watches its workloads');
+  const applied = sidecars.filter((s) => s.acknowledged !== null && s.acknowledged >= sb.status.revision).length;
+  return h('span', { class: 'propagation' }, badge(applied === sidecars.length ? 'ok' : 'warn', `routes applied by ${applied} of ${sidecars.length} sidecar${sidecars.length === 1 ? '' : 's'}`));
+}
+
+function row(sb: SandboxResource, workloads: WorkloadList, ctx: Context, status: HTMLElement, onDeleted: () => void): Child[] {
   const header = `baggage: laneway=${sb.status.routingKey}`;
   const notReady = sb.status.targets.filter((t) => !t.ready);
   const phase = h(
     'div',
     {},
     badge(sb.status.phase === 'Ready' ? 'ok' : 'warn', sb.status.phase),
+    h('div', {}, propagation(sb, workloads)),
     notReady.length === 0
       ? null
       : h('ul', { class: 'plain' }, ...notReady.map((t) => h('li', { class: 'muted' }, `${t.workload}:${t.port} → ${t.target}: ${t.reason ?? 'not checked yet'}`))),
@@ -96,7 +107,7 @@ export async function sandboxesPage(main: HTMLElement, _arg: string, ctx: Contex
   const list = h('div');
   replace(main, h('h1', {}, 'Sandboxes'), status, list);
   const load = async (): Promise<void> => {
-    const { items, revision } = await get<{ revision: number; items: SandboxResource[] }>('/v1/sandboxes');
+    const [{ items, revision }, workloads] = await Promise.all([get<{ revision: number; items: SandboxResource[] }>('/v1/sandboxes'), get<WorkloadList>('/v1/workloads')]);
     if (items.length === 0) {
       replace(list, h('p', { id: 'sandboxes-empty' }, `No sandboxes (revision ${revision}). Create one with `, h('code', {}, 'laneway sandbox apply'), '.'));
       return;
@@ -106,7 +117,7 @@ export async function sandboxesPage(main: HTMLElement, _arg: string, ctx: Contex
       table(
         `${items.length} sandbox${items.length === 1 ? '' : 'es'}, revision ${revision}`,
         ['Name', 'Phase', 'Routing key', 'Forks', 'Labels', 'TTL', 'Last change', 'Actions'],
-        items.map((sb) => row(sb, ctx, status, () => void load().catch((err) => replace(list, errorBox(err))))),
+        items.map((sb) => row(sb, workloads, ctx, status, () => void load().catch((err) => replace(list, errorBox(err))))),
         (i) => ({ 'data-sandbox': items[i]!.name }),
       ),
     );
@@ -118,7 +129,8 @@ export async function sandboxesPage(main: HTMLElement, _arg: string, ctx: Contex
   }, COUNTDOWN_MS);
   return {
     refresh: async (kind) => {
-      if (kind === 'change' || kind === 'resync') await load().catch((err) => replace(list, errorBox(err)));
+      // sidecar events too: an acknowledgement changes how far a sandbox's routes have propagated
+      if (kind !== 'run') await load().catch((err) => replace(list, errorBox(err)));
     },
     dispose: () => clearInterval(timer),
   };
