@@ -30,9 +30,13 @@ import type { TargetHealth } from './probe.js';
 import { TtlSweeper } from './ttl.js';
 import admissionRoutes from './api/admission.js';
 import { sandboxesApi, toResource, type SandboxResource } from './api/sandboxes.js';
-import type { PlanStorage } from '../model/plans.js';
+import type { PlanStorage, RunStatus } from '../model/plans.js';
 import { systemApi } from './api/system.js';
 import { workloadsApi } from './api/workloads.js';
+import { ConsoleEvents } from './events.js';
+import { consoleApi } from './api/console.js';
+import { Sidecars } from './sidecars.js';
+import { uiRoutes } from './api/ui.js';
 
 /** The parts, for the entry point's startup line and for tests that need to step a component. */
 export interface ControlPlane {
@@ -60,6 +64,8 @@ export interface ControlPlaneServices {
   readonly policyFile: string | undefined;
   /** a sandbox's captured traffic, as GET /v1/sandboxes/:name/traffic answers; undefined when there is no such sandbox */
   traffic(name: string, query: TrafficQuery): TrafficPage | undefined;
+  /** a run started or finished: open web consoles are told (GET /v1/events `run`) */
+  runChanged(id: string, status: RunStatus): void;
 }
 
 /**
@@ -123,6 +129,9 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
   const prober = new Prober(config.probeIntervalMs, () => registry.targets(), leadership, (target, health) =>
     logger.info({ target, ready: health.ready, reason: health.reason }, 'fork target health changed'),
   );
+  // The web console's change stream and the sidecars' acknowledgements (what its workloads page shows).
+  const events = new ConsoleEvents(config.heartbeatIntervalMs);
+  const sidecars = new Sidecars((event) => events.sidecar(event));
   let registry: Registry;
   let lanes: LaneRelay | null = null;
   let laneAddress: string | null = null;
@@ -143,7 +152,10 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     }
     registry = await Registry.open(store, {
       restored: (workloads, routes) => push.routes.restore(workloads, routes),
-      published: (revision, deltas) => push.publish(revision, deltas),
+      published: (revision, deltas) => {
+        push.publish(revision, deltas);
+        events.changed(revision, deltas);
+      },
       changed: (cause, startedAt) => metrics.changed(cause, startedAt),
       targetsAdded: (targets) => prober.kick(targets),
     }, laneAddress ?? undefined);
@@ -188,6 +200,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     ttl.stop();
     prober.stop();
     push.close();
+    events.close();
     traffic.close();
     lanes?.close();
   });
@@ -239,7 +252,9 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     }
     relay.attach(match[1]!, req, socket, head);
   });
-  await app.register(workloadsApi, { push });
+  await app.register(workloadsApi, { push, sidecars });
+  await app.register(consoleApi, { events });
+  await app.register(uiRoutes);
   await app.register(trafficApi, { traffic, probes: new ProbeRegistry(), push, sandbox: (name) => registry.get(name) });
   await app.register(systemApi, { registry, push, metrics });
   const services: ControlPlaneServices = {
@@ -253,6 +268,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
       const record = registry.get(name);
       return record === undefined ? undefined : trafficPageOf(traffic, record, query);
     },
+    runChanged: (id, status) => events.run({ id, status }),
   };
   for (const extension of extensions) await extension(app, services);
   // Plain HTTP on the API listener (loopback, tests); clusters use the TLS listener from main.ts.

@@ -101,6 +101,11 @@ export function mayReadDetails(request: FastifyRequest): boolean {
   return role === undefined || role === 'writer';
 }
 
+/** The role of the request's token; null when no tokens are configured (loopback-only mode: every caller may write). */
+export function requestRole(request: FastifyRequest): Role | null {
+  return (request as RoleCarrier)[kRole] ?? null;
+}
+
 /** An onRequest hook enforcing each route's `config.access` (default `read`). */
 export function accessHook(tokens: Tokens) {
   return async function checkAccess(request: FastifyRequest, reply: FastifyReply): Promise<void> {

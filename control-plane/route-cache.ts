@@ -85,6 +85,18 @@ export class RouteCache<E> {
     return JSON.stringify({ workload, revision: 0, routes: [] } satisfies RouteSnapshot);
   }
 
+  /** every workload some change touched */
+  workloads(): IterableIterator<string> {
+    return this.#workloads.keys();
+  }
+
+  /** the highest revision of any workload (0 when nothing was ever forked) */
+  latestRevision(): number {
+    let latest = 0;
+    for (const state of this.#workloads.values()) if (state.revision > latest) latest = state.revision;
+    return latest;
+  }
+
   revisionOf(workload: string): number {
     return this.#workloads.get(workload)?.revision ?? 0;
   }

@@ -72,6 +72,7 @@ export async function runDemo(argv: string[]): Promise<void> {
     out('Laneway demo: every box below is a separate process on 127.0.0.1');
     out();
     out(`  ${'control plane'.padEnd(16)}${mesh.controlPlaneUrl}   (data in ${mesh.dataDir})`);
+    out(`  ${'web console'.padEnd(16)}${mesh.controlPlaneUrl}/ui/   (sandboxes, workloads and their sidecars, lane paths, traffic, runs)`);
     for (const s of mesh.services) out(`  ${s.name.padEnd(16)}sidecar :${s.sidecarPort} → app :${s.appPort}`);
     out(`  ${fork.name.padEnd(16)}app :${fork.port}   fork of ${FORKED}, sandbox ${SANDBOX} (routing key ${sandbox.key})`);
     out();

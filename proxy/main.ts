@@ -158,9 +158,11 @@ interface RouteSource {
 }
 
 async function controlPlaneSource(config: SidecarConfig, routes: RouteState, log: pino.Logger, probes: ActiveProbes): Promise<RouteSource> {
-  const { ControlPlaneSubscription } = await import('./subscribe.js');
+  const [{ ControlPlaneSubscription }, { Acknowledger, replicaId }] = await Promise.all([import('./subscribe.js'), import('./ack.js')]);
+  const replica = replicaId();
+  const acks = new Acknowledger(config.controlPlane as string, config.workload, config.token, replica, log);
   return new ControlPlaneSubscription(
-    { url: config.controlPlane as string, token: config.token, workload: config.workload, cacheFile: config.routesCache, onProbe: (p) => probes.arm(p) },
+    { url: config.controlPlane as string, token: config.token, workload: config.workload, cacheFile: config.routesCache, onProbe: (p) => probes.arm(p), replica, acks },
     routes,
     log,
   );

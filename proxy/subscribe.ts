@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { RouteTable, type DeleteEvent, type UpsertEvent } from '../model/route-table.js';
 import type { RouteState } from './route-state.js';
 import type { ProbeAnnouncement } from '../model/capture.js';
+import { REPLICA_HEADER } from '../model/console.js';
+import type { Acknowledger } from './ack.js';
 
 export interface SubscriptionOptions {
   readonly url: string;
@@ -21,6 +23,10 @@ export interface SubscriptionOptions {
   readonly silenceTimeoutMs?: number;
   /** the propagation doctor announced a probe */
   readonly onProbe?: (probe: ProbeAnnouncement) => void;
+  /** sent as REPLICA_HEADER on the watch stream; the acknowledger names itself the same way */
+  readonly replica?: string;
+  /** told the revision of the table after every applied event (and every new stream) */
+  readonly acks?: Acknowledger;
 }
 
 class BadEventError extends Error {}
@@ -77,6 +83,7 @@ export class ControlPlaneSubscription {
   stop(): void {
     this.#stopped = true;
     this.#abort.abort();
+    this.#options.acks?.stop();
     if (this.#sleepTimer !== null) clearTimeout(this.#sleepTimer);
     this.#wake?.();
     if (this.#cacheTimer !== null) clearTimeout(this.#cacheTimer);
@@ -130,6 +137,7 @@ export class ControlPlaneSubscription {
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (this.#options.token !== undefined) headers.authorization = `Bearer ${this.#options.token}`;
     if (this.#resumable && this.#state.loaded) headers['last-event-id'] = String(this.#state.table.revision);
+    if (this.#options.replica !== undefined) headers[REPLICA_HEADER] = this.#options.replica;
     // node:http, not undici: one long-lived stream does not need a pool, and undici's full package
     // would add ~18 MB to every sidecar's RSS (see upstreams.ts).
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -154,6 +162,9 @@ export class ControlPlaneSubscription {
     res.socket.setTimeout(silenceMs, () => res.destroy(new Error(`no event or heartbeat for ${silenceMs} ms`)));
     this.#state.connected = true;
     this.#state.lastError = undefined;
+    this.#options.acks?.reconnected();
+    // A resume with nothing new sends no event: what we already have is what we acknowledge.
+    if (this.#resumable && this.#state.loaded) this.#options.acks?.applied(this.#state.table.revision);
     this.#lastWarned = null; // the next failure is news again
     this.#log.info({ url: url.href, resume: headers['last-event-id'] ?? null }, 'watching routes');
     let failure: Error | null = null;
@@ -224,6 +235,7 @@ export class ControlPlaneSubscription {
     this.#resumable = true;
     this.#attempt = 0;
     this.#scheduleCacheWrite();
+    this.#options.acks?.applied(state.table.revision);
   }
 
   #deleted(delta: Partial<DeleteEvent>): void {

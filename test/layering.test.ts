@@ -17,6 +17,7 @@ export const LAYERS: Readonly<Record<string, number>> = Object.freeze({
   validate: 2,
   client: 3, // the one typed API client
   demo: 4,
+  ui: 4, // the web console (browser modules; type-only imports of the API's types)
   cli: 5, // `laneway` dispatches every command, the demo's included
   bench: 6,
   deploy: 6,

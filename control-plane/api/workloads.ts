@@ -2,10 +2,14 @@
 import type { FastifyInstance } from 'fastify';
 import { isDnsLabel } from '../../core/names.js';
 import { ControlPlaneError, ERROR_SCHEMA, invalidField } from '../../model/api-errors.js';
+import { REPLICA_HEADER, type WorkloadList, type WorkloadView } from '../../model/console.js';
+import type { Route } from '../../model/route-table.js';
 import type { Push } from '../push.js';
+import { replicaName, type Sidecars } from '../sidecars.js';
 
 export interface WorkloadsOptions {
   readonly push: Push;
+  readonly sidecars: Sidecars;
 }
 
 const WORKLOAD_PARAMS = {
@@ -59,7 +63,81 @@ function parseLastEventId(header: string | string[] | undefined): number | undef
   return Number(header.trim());
 }
 
-export async function workloadsApi(app: FastifyInstance, { push }: WorkloadsOptions): Promise<void> {
+const SIDECAR_SCHEMA = {
+  type: 'object',
+  properties: {
+    replica: { type: 'string', description: `what the sidecar calls itself (${REPLICA_HEADER} header: pod name and pid), or its peer address` },
+    address: { type: 'string' },
+    connectedAt: { type: 'string', format: 'date-time' },
+    resumedFrom: { type: ['integer', 'null'], description: 'the revision it resumed from (Last-Event-ID); null for a fresh snapshot' },
+    acknowledged: { type: ['integer', 'null'], description: 'the last revision it reported as applied' },
+    acknowledgedAt: { type: ['string', 'null'] },
+    lag: { type: 'integer', description: "the workload's revision minus the acknowledged one: 0 is up to date" },
+  },
+} as const;
+
+export async function workloadsApi(app: FastifyInstance, { push, sidecars }: WorkloadsOptions): Promise<void> {
+  app.get(
+    '/v1/workloads',
+    {
+      schema: {
+        summary: 'Every workload with its route table and the sidecars watching it',
+        description: 'Workloads some sandbox forked (now or before) and workloads a sidecar watches, by name.',
+        tags: ['workloads'],
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              revision: { type: 'integer', description: 'the highest revision of any workload' },
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { workload: { type: 'string' }, revision: { type: 'integer' }, routes: { type: 'array', items: ROUTE_SCHEMA }, sidecars: { type: 'array', items: SIDECAR_SCHEMA } },
+                },
+              },
+            },
+          },
+          ...ERRORS,
+        },
+      },
+    },
+    async (): Promise<WorkloadList> => {
+      const names = new Set<string>([...push.routes.workloads(), ...sidecars.workloads()]);
+      const items: WorkloadView[] = [...names].sort().map((workload) => {
+        const snapshot = JSON.parse(push.routes.snapshotJson(workload)) as { revision: number; routes: Route[] };
+        return { workload, revision: snapshot.revision, routes: snapshot.routes, sidecars: sidecars.of(workload, snapshot.revision) };
+      });
+      return { revision: push.routes.latestRevision(), items };
+    },
+  );
+
+  app.post<{ Params: Params; Body: { replica: string; revision: number } }>(
+    '/v1/workloads/:namespace/:name/acks',
+    {
+      config: { access: 'report' },
+      schema: {
+        summary: 'A sidecar acknowledges the route revision it applied',
+        description: `Sent by sidecars (sidecar or writer token) after applying pushed routes, at most one at a time; \`replica\` is the name the sidecar sends as ${REPLICA_HEADER} on its watch stream. An acknowledgement from a replica with no open watch stream is ignored (\`known\`: false).`,
+        tags: ['workloads'],
+        params: WORKLOAD_PARAMS,
+        body: {
+          type: 'object',
+          required: ['replica', 'revision'],
+          additionalProperties: false,
+          properties: { replica: { type: 'string', maxLength: 200 }, revision: { type: 'integer', minimum: 0 } },
+        },
+        response: { 200: { type: 'object', properties: { known: { type: 'boolean' } } }, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const workload = workloadOf(request.params);
+      const replica = replicaName(request.body.replica);
+      if (replica === null) throw invalidField('replica', 'must be 1-128 printable ASCII characters');
+      return { known: sidecars.acknowledged(workload, replica, request.body.revision) };
+    },
+  );
+
   app.get<{ Params: Params }>(
     '/v1/workloads/:namespace/:name/routes',
     {
@@ -121,6 +199,10 @@ export async function workloadsApi(app: FastifyInstance, { push }: WorkloadsOpti
       // up-to-date resume (nothing to send yet) still learns at once that it is connected.
       res.flushHeaders();
       push.watch(workload, res, lastEventId);
+      const socket = request.raw.socket;
+      const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+      const left = sidecars.connected(workload, replicaName(request.headers[REPLICA_HEADER]) ?? address, address, lastEventId ?? null);
+      res.once('close', left);
     },
   );
 }

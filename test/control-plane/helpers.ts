@@ -91,14 +91,14 @@ export class SseClient {
   #req: ClientRequest | null = null;
   #waiters: (() => void)[] = [];
 
-  static async connect(url: string, path: string, options: { lastEventId?: number | string; token?: string } = {}): Promise<SseClient> {
+  static async connect(url: string, path: string, options: { lastEventId?: number | string; token?: string; headers?: Record<string, string> } = {}): Promise<SseClient> {
     const client = new SseClient();
     await client.#open(url, path, options);
     return client;
   }
 
-  #open(url: string, path: string, options: { lastEventId?: number | string; token?: string }): Promise<void> {
-    const headers: Record<string, string> = { accept: 'text/event-stream' };
+  #open(url: string, path: string, options: { lastEventId?: number | string; token?: string; headers?: Record<string, string> }): Promise<void> {
+    const headers: Record<string, string> = { accept: 'text/event-stream', ...options.headers };
     if (options.lastEventId !== undefined) headers['last-event-id'] = String(options.lastEventId);
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     return new Promise((resolve, reject) => {

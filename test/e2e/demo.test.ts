@@ -67,6 +67,14 @@ it('prints the baseline and the sandbox path side by side and working curl lines
   const forked = (await (await request(keyed[3]!, { headers: { [keyed[1]!]: keyed[2]! } })).body.json()) as { path: string[] };
   expect(forked.path).toEqual(['web', 'orders-v2', 'payments']);
 
+  // The web console's URL, served by the demo's control plane.
+  const consoleUrl = /^ {2}web console +(http:\/\/127\.0\.0\.1:\d+\/ui\/)/m.exec(out)?.[1];
+  expect(consoleUrl).toBeDefined();
+  const page = await request(consoleUrl!);
+  expect(page.statusCode).toBe(200);
+  expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+  expect(await page.body.text()).toContain('<title>Laneway console</title>');
+
   // control plane + 3 services + 3 sidecars + the fork, each a separate process
   const pids = descendants(demo.child.pid!);
   expect(pids).toHaveLength(8);

@@ -24,6 +24,8 @@ export interface PlansServices {
   readonly policyFile: string | undefined;
   /** a sandbox's captured traffic (the `traffic` action), from the control plane's own ring */
   traffic(name: string, query: TrafficQuery): TrafficPage | undefined;
+  /** a run started or finished: open web consoles are told (GET /v1/events `run`) */
+  runChanged(id: string, status: RunStatus): void;
 }
 
 /** One version in GET /v1/plans: what a caller needs to choose a plan (skill) and fill its parameters. */
@@ -125,7 +127,7 @@ export async function plansExtension(app: FastifyInstance, services: PlansServic
   await app.register(plansApi, services);
 }
 
-async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyFile, traffic }: PlansServices): Promise<void> {
+async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyFile, traffic, runChanged }: PlansServices): Promise<void> {
   let policy: Policy | null = null;
   if (policyFile !== undefined) {
     try {
@@ -149,7 +151,7 @@ async function plansApi(app: FastifyInstance, { plans: storage, sandbox, policyF
     },
     traffic: async (name, query) => traffic(name, query),
   };
-  const runs = new Runs(plans, sandboxes, app.log as Logger);
+  const runs = new Runs(plans, sandboxes, app.log as Logger, runChanged);
   app.addHook('preClose', () => runs.stopAll());
 
   // Our codes (plans, params, policy) answered in the shared body shape; anything else goes to the

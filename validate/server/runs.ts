@@ -1,7 +1,7 @@
 // Server-side plan runs: start one in the background, store its outcome, bound how many run at once, stop them all on shutdown.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { PlanStorage, PlanVersion, RunRecord } from '../../model/plans.js';
+import type { PlanStorage, PlanVersion, RunRecord, RunStatus } from '../../model/plans.js';
 import { ValidateError } from '../errors.js';
 import type { Plan } from '../plan.js';
 import type { Policy } from '../policy.js';
@@ -25,9 +25,11 @@ export class Runs {
   readonly #plans: PlanStorage<Plan, RunResult>;
   readonly #sandboxes: Sandboxes;
   readonly #log: Logger;
+  readonly #changed: (id: string, status: RunStatus) => void;
   readonly #running = new Map<string, { controller: AbortController; done: Promise<void>; cancelled: boolean }>();
 
-  constructor(plans: PlanStorage<Plan, RunResult>, sandboxes: Sandboxes, log: Logger) {
+  constructor(plans: PlanStorage<Plan, RunResult>, sandboxes: Sandboxes, log: Logger, changed: (id: string, status: RunStatus) => void = () => {}) {
+    this.#changed = changed;
     this.#plans = plans;
     this.#sandboxes = sandboxes;
     this.#log = log;
@@ -46,6 +48,7 @@ export class Runs {
     const id = randomUUID();
     const plans = this.#plans;
     plans.startRun(id, stored.plan.name, stored.plan.version, sandbox ?? null, Date.now());
+    this.#changed(id, 'running');
     const done = execute(prepared, ctx)
       .then(
         (result) => {
@@ -63,7 +66,10 @@ export class Runs {
           plans.finishRun(id, 'error', null, { code: 'LANEWAY_ERR_INTERNAL', message: 'the run failed inside the control plane' }, Date.now());
         },
       )
-      .finally(() => this.#running.delete(id));
+      .finally(() => {
+        this.#running.delete(id);
+        this.#changed(id, plans.getRun(id)?.status ?? 'error');
+      });
     this.#running.set(id, { controller, done, cancelled: false });
     return { id, done };
   }
