@@ -111,7 +111,7 @@ export const COMPLETION_FLAGS = Object.freeze({} as const satisfies Record<strin
 /** Help texts of the sidecar's and the control plane's flags, whose specs live with their config parsers. */
 export const SIDECAR_FLAG_DOCS: Readonly<Record<string, Pick<FlagSpec, 'doc' | 'arg' | 'default'>>> = Object.freeze({
   workload: { arg: 'ns/name', doc: 'the baseline workload this sidecar serves, required' },
-  port: { arg: 'listen:app', doc: 'listen on one port, forward to the app on another; required' },
+  port: { arg: 'listen:app[/http1|/h2c|/auto]', doc: "listen on one port, forward to the app on another, optionally in a set protocol (default: the client's); required" },
   'app-host': { arg: 'host', default: '127.0.0.1', doc: 'where the app listens' },
   'listen-host': { arg: 'host', default: '127.0.0.1', doc: "the data listeners' address (0.0.0.0 in a pod)" },
   'routes-file': { arg: 'file', doc: 'a JSON route table, watched and reloaded' },

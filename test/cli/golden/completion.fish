@@ -17,7 +17,7 @@ complete -c laneway -n '__fish_use_subcommand' -a completion -d 'print a shell c
 complete -c laneway -n '__fish_use_subcommand' -a version -d 'print the version, commit and Node version (also: laneway --version)'
 complete -c laneway -n '__fish_use_subcommand' -a help -d 'help for a command'
 complete -c laneway -n '__fish_seen_subcommand_from sidecar' -l workload -x -a '(laneway __complete workload 2>/dev/null)' -d 'the baseline workload this sidecar serves, required'
-complete -c laneway -n '__fish_seen_subcommand_from sidecar' -l port -x -d 'listen on one port, forward to the app on another; required'
+complete -c laneway -n '__fish_seen_subcommand_from sidecar' -l port -x -d 'listen on one port, forward to the app on another, optionally in a set protocol (default: the client\'s); required'
 complete -c laneway -n '__fish_seen_subcommand_from sidecar' -l app-host -x -d 'where the app listens'
 complete -c laneway -n '__fish_seen_subcommand_from sidecar' -l listen-host -x -d 'the data listeners\' address (0.0.0.0 in a pod)'
 complete -c laneway -n '__fish_seen_subcommand_from sidecar' -l routes-file -r -F -d 'a JSON route table, watched and reloaded'
