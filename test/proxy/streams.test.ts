@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startSidecar, type SidecarProcess } from '../helpers/processes.js';
+import { waitFor } from '../../core/poll.js';
 import { startUpstream, type Upstream } from '../helpers/servers.js';
 
 const MB = 1024 * 1024;
@@ -152,10 +153,13 @@ describe('SIGTERM', () => {
     const routes = join(dir, 'drain.json');
     writeFileSync(routes, JSON.stringify({ workload: 'default/orders', revision: 1, routes: [] }));
     const sc = await startSidecar({ appPort: app.port, extra: ['--routes-file', routes] });
+    const before = app.seen.filter((r) => r.url.startsWith('/slow/')).length;
     const inflight = Array.from({ length: 10 }, (_, i) =>
       request(`http://127.0.0.1:${sc.port}/slow/${i}`).then(async (r) => ({ status: r.statusCode, text: await r.body.text() })),
     );
-    await new Promise((r) => setTimeout(r, 200));
+    // In flight means the app has them (each answers 600 ms later): a fixed sleep raced a loaded machine, and a
+    // connection whose request had not arrived yet is idle to the drain, which may close it.
+    await waitFor('the app to have the ten requests', () => app.seen.filter((r) => r.url.startsWith('/slow/')).length - before === 10, 10_000, 5);
     const exit = sc.stop('SIGTERM');
     const results = await Promise.all(inflight);
     expect(results.every((r) => r.status === 200 && r.text === 'slow done')).toBe(true);
