@@ -1,5 +1,5 @@
 // `npm run bench` / `npm run bench:quick`: runs every suite, prints the tables and (full runs) writes bench/results/.
-// usage: node dist/bench/run.js [--quick] [--suites micro,throughput,latency,cost,push,grpc,tunnel,capture,translate] [--out <dir>] [--no-nginx]
+// usage: node dist/bench/run.js [--quick] [--suites micro,throughput,latency,cost,push,grpc,tunnel,capture,translate,scale] [--out <dir>] [--no-nginx]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +17,9 @@ import { tunnelSuite } from './suites/tunnel.js';
 import { captureSuite } from './suites/capture.js';
 import { throughput } from './suites/throughput.js';
 import { translateSuite } from './suites/translate.js';
+import { scale } from './suites/scale.js';
 
-const ALL_SUITES = ['micro', 'throughput', 'latency', 'cost', 'push', 'grpc', 'tunnel', 'capture', 'translate'] as const;
+const ALL_SUITES = ['micro', 'throughput', 'latency', 'cost', 'push', 'grpc', 'tunnel', 'capture', 'translate', 'scale'] as const;
 type SuiteName = (typeof ALL_SUITES)[number];
 const LAB_SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = { throughput, latency, cost };
 
@@ -106,6 +107,7 @@ async function main(): Promise<number> {
   if (wanted.has('tunnel')) await run('tunnel', () => tunnelSuite(base));
   if (wanted.has('capture')) await run('capture', () => captureSuite(base));
   if (wanted.has('translate')) await run('translate', () => translateSuite(base));
+  if (wanted.has('scale')) await run('scale', () => scale(base));
 
   const env: Environment = {
     date: new Date().toISOString().slice(0, 10),

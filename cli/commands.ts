@@ -140,6 +140,13 @@ export const SIDECAR_FLAG_DOCS: Readonly<Record<string, Pick<FlagSpec, 'doc' | '
 export const CONTROL_PLANE_FLAG_DOCS: Readonly<Record<string, Pick<FlagSpec, 'doc' | 'arg' | 'default'>>> = Object.freeze({
   listen: { arg: 'host:port', default: '127.0.0.1:7070', doc: 'address to serve on (port 0 picks a free one)' },
   data: { arg: 'dir', default: './.laneway', doc: 'data directory of the SQLite store' },
+  store: { arg: 'url', default: 'sqlite:./.laneway', doc: 'sqlite:<dir> (as --data) or etcd://host:port,...[/prefix] for several replicas' },
+  'etcd-cacert': { arg: 'file', doc: 'etcd: CA bundle (PEM) for TLS to the members' },
+  'etcd-cert': { arg: 'file', doc: 'etcd: client certificate (PEM), with --etcd-key' },
+  'etcd-key': { arg: 'file', doc: 'etcd: client private key (PEM)' },
+  'etcd-user': { arg: 'user:password', doc: 'etcd: authenticate as this etcd user' },
+  'etcd-request-timeout': { arg: 'dur', default: '5s', doc: 'etcd: a call not answered by then fails (writes: 503)' },
+  'leader-lease': { arg: 'dur', default: '10s', doc: 'etcd: lease of the replica running the TTL sweeper and prober' },
   'tokens-file': { arg: 'file', doc: "'role:token' lines (writer, reader); enables bearer authentication" },
   insecure: { doc: 'allow a non-loopback --listen without --tokens-file' },
   'allow-targets': { arg: 'glob|cidr,...', doc: 'host globs and CIDRs fork targets must match' },

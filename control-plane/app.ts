@@ -19,7 +19,10 @@ import { Push } from './push.js';
 import { Registry } from './registry.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { SandboxStorage } from './storage.js';
-import { SOLE_REPLICA } from './leadership.js';
+import { SOLE_REPLICA, type Leadership } from './leadership.js';
+import type { EtcdLeadership } from './etcd-leadership.js';
+import type { SharedHealth } from './etcd-probes.js';
+import type { EtcdStore } from './etcd-store.js';
 import { LaneRelay, refuseSocket } from './lanes.js';
 import { bearerToken } from './auth.js';
 import { LANE_UPGRADE, LOCAL_TARGET } from '../model/lanes.js';
@@ -52,6 +55,10 @@ export interface ControlPlane {
   readonly lanes: LaneRelay | null;
   /** what sidecars dial for local forks (the relay's advertised address); null without a relay */
   readonly laneAddress: string | null;
+  /** whether this replica runs the singleton jobs (always on SQLite) */
+  readonly leadership: Leadership;
+  /** rejects when the store's watch is lost for good (etcd compacted past this replica): the process must restart */
+  readonly fatal: Promise<never>;
 }
 
 /** What an extension (a feature built on the control plane, registered by the composition root) may use. */
@@ -108,9 +115,42 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     return503OnClosing: false,
   });
 
-  const store: SandboxStorage = SqliteStore.open(config.dataDir);
+  let fail: (err: Error) => void = () => {};
+  const fatal = new Promise<never>((_, reject) => (fail = reject));
+  fatal.catch(() => {}); // main.ts acts on it; in-process embedders may ignore it
+  let store: SandboxStorage;
+  let leadership: Leadership = SOLE_REPLICA;
+  let etcdLeadership: EtcdLeadership | null = null;
+  let shared: SharedHealth | null = null;
+  let etcdStore: EtcdStore | null = null;
+  if (config.etcd === undefined) {
+    store = SqliteStore.open(config.dataDir);
+  } else {
+    // Loaded only for etcd: the embedded default never pays for the gRPC client.
+    const [{ EtcdStore }, { EtcdLeadership }, { SharedHealth }] = await Promise.all([import('./etcd-store.js'), import('./etcd-leadership.js'), import('./etcd-probes.js')]);
+    const etcd = await EtcdStore.open(config.etcd, (err) => {
+      logger.fatal({ err: err.message }, 'the store watch is lost; this replica cannot follow changes any more and must restart');
+      fail(err);
+    });
+    store = etcd;
+    etcdStore = etcd;
+    const prefix = `${config.etcd.prefix}/`;
+    etcdLeadership = new EtcdLeadership(etcd.client.namespace(prefix), config.etcd.leaseTtlMs / 1000, logger as FastifyBaseLogger, () => {
+      void ttl.sweep();
+      void prober.round();
+    });
+    leadership = etcdLeadership;
+    shared = new SharedHealth(etcd.client.namespace(`${prefix}probes/`));
+    try {
+      await shared.start();
+    } catch (err) {
+      etcd.close();
+      throw err;
+    }
+  }
   app.addHook('onClose', async () => {
     registry.close();
+    shared?.close();
     store.close();
   });
 
@@ -122,13 +162,16 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     maxWatchers: config.maxWatchers,
     metrics,
+    ...(etcdStore === null ? {} : { storeRevision: () => etcdStore.currentRevision() }),
   });
   // Detailed probe reasons go to the log (and to writers); readers of the API see ready / not ready.
-  // One process on its own SQLite file leads; a shared store will hand this a lease instead.
-  const leadership = SOLE_REPLICA;
-  const prober = new Prober(config.probeIntervalMs, () => registry.targets(), leadership, (target, health) =>
-    logger.info({ target, ready: health.ready, reason: health.reason }, 'fork target health changed'),
-  );
+  // One process on its own SQLite file leads; on etcd the replica holding the lease does, and
+  // shares what it finds so every replica reports the same phase.
+  const prober = new Prober(config.probeIntervalMs, () => registry.targets(), leadership, (target, health) => {
+    logger.info({ target, ready: health.ready, reason: health.reason }, 'fork target health changed');
+    shared?.publish(target, health).catch((err: Error) => logger.warn({ target, err: err.message }, 'could not share a probe result'));
+  });
+  const targetHealth = shared === null ? (target: string) => prober.health(target) : (target: string) => (leadership.leading ? prober.health(target) : (shared.get(target) ?? prober.health(target)));
   // The web console's change stream and the sidecars' acknowledgements (what its workloads page shows).
   const events = new ConsoleEvents(config.heartbeatIntervalMs);
   const sidecars = new Sidecars((event) => events.sidecar(event));
@@ -151,7 +194,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
       laneAddress = config.laneAdvertise ?? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     }
     registry = await Registry.open(store, {
-      restored: (workloads, routes) => push.routes.restore(workloads, routes),
+      restored: (workloads, routes, revision) => push.routes.restore(workloads, routes, revision),
       published: (revision, deltas) => {
         push.publish(revision, deltas);
         events.changed(revision, deltas);
@@ -165,7 +208,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     throw err;
   }
   const health: TargetHealthSource = {
-    health: (target, record): TargetHealth => (target === LOCAL_TARGET ? (lanes?.health(record) ?? NO_RELAY_HEALTH) : prober.health(target)),
+    health: (target, record): TargetHealth => (target === LOCAL_TARGET ? (lanes?.health(record) ?? NO_RELAY_HEALTH) : targetHealth(target)),
   };
   const ttl = new TtlSweeper(registry, config.sweepIntervalMs, app.log, leadership);
   const traffic = new TrafficStore();
@@ -184,12 +227,15 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     authenticated: tokens !== null,
     lanes,
     laneAddress,
+    leadership,
+    fatal,
   } satisfies ControlPlane);
 
   app.addHook('onReady', async () => {
     await ttl.start(); // first sweep now: sandboxes that expired while we were down go before we serve
     push.start();
     prober.start();
+    etcdLeadership?.start();
   });
   let closing = false;
   app.addHook('onRequest', async () => {
@@ -199,6 +245,8 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
     closing = true;
     ttl.stop();
     prober.stop();
+    // Resign first: another replica takes the singleton jobs over now, not after the lease runs out.
+    await etcdLeadership?.close();
     push.close();
     events.close();
     traffic.close();
@@ -256,7 +304,7 @@ export async function buildApp(config: ControlPlaneConfig, extensions: readonly 
   await app.register(consoleApi, { events });
   await app.register(uiRoutes);
   await app.register(trafficApi, { traffic, probes: new ProbeRegistry(), push, sandbox: (name) => registry.get(name) });
-  await app.register(systemApi, { registry, push, metrics });
+  await app.register(systemApi, { registry, push, metrics, leadership, store: config.etcd === undefined ? 'sqlite' : 'etcd' });
   const services: ControlPlaneServices = {
     plans: store.plans,
     sandbox: (name) => {

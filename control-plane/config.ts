@@ -7,10 +7,40 @@ import { compileAllowTargets } from '../model/allow-targets.js';
 import { parseHostPort } from '../model/route-table.js';
 import { injectOptions, type InjectOptions } from './admission.js';
 
+/** What `--store etcd://…` and the `--etcd-*` flags parse to. */
+export interface EtcdConfig {
+  /** `host:port` of each member the client may talk to */
+  readonly endpoints: readonly string[];
+  /** every key lives under `<prefix>/` (several control planes can share one etcd) */
+  readonly prefix: string;
+  /** a unary call (commit, renew, load) that etcd has not answered by then fails with 503 LANEWAY_ERR_STORE_UNAVAILABLE */
+  readonly requestTimeoutMs: number;
+  /** the leader lease: the singleton jobs move to another replica within this long of the leader's death */
+  readonly leaseTtlMs: number;
+  /** PEM files for TLS to etcd; undefined = plaintext */
+  readonly caFile: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  /** etcd's own authentication (`user:password`); undefined = none */
+  readonly user: string | undefined;
+}
+
+export const ETCD_DEFAULTS = Object.freeze({
+  prefix: 'laneway',
+  // Under an etcd election timeout (1 s) plus a leader change, a healthy cluster answers well inside this.
+  requestTimeoutMs: 5_000,
+  // Kubernetes' own leader election uses 15 s; a shorter lease means faster TTL takeover and more keep-alive traffic.
+  leaseTtlMs: 10_000,
+  // A load of 10,000 sandboxes is ~6 MB in one range response; gRPC's default cap is 4 MiB.
+  maxReceiveBytes: 256 * 1024 * 1024,
+});
+
 export interface ControlPlaneConfig {
   readonly listen: { readonly host: string; readonly port: number };
-  /** directory holding `laneway.db` (created when missing) */
+  /** directory holding `laneway.db` (created when missing); unused with `etcd` */
   readonly dataDir: string;
+  /** the shared store of several replicas; undefined = the SQLite file in `dataDir` */
+  readonly etcd: EtcdConfig | undefined;
   /** `role:token` lines; undefined = no authentication (then loopback only unless `insecure`) */
   readonly tokensFile: string | undefined;
   readonly insecure: boolean;
@@ -41,6 +71,13 @@ export interface ControlPlaneConfig {
 export const FLAGS = Object.freeze({
   listen: { type: 'string' },
   data: { type: 'string' },
+  store: { type: 'string' },
+  'etcd-cacert': { type: 'string' },
+  'etcd-cert': { type: 'string' },
+  'etcd-key': { type: 'string' },
+  'etcd-user': { type: 'string' },
+  'etcd-request-timeout': { type: 'string' },
+  'leader-lease': { type: 'string' },
   'tokens-file': { type: 'string' },
   insecure: { type: 'boolean' },
   'allow-targets': { type: 'string', multiple: true },
@@ -66,6 +103,13 @@ export const USAGE = `usage: laneway control-plane [flags]
 
   --listen host:port        address to serve on (default 127.0.0.1:7070; port 0 picks a free one)
   --data dir                 data directory for the SQLite store (default ./.laneway)
+  --store url                sqlite:<dir> (same as --data) or etcd://host:2379,host:2379[/prefix] (several replicas)
+  --etcd-cacert path         etcd: CA bundle (PEM) for TLS to the members
+  --etcd-cert path           etcd: client certificate (PEM), with --etcd-key
+  --etcd-key path            etcd: client private key (PEM)
+  --etcd-user user:password  etcd: authenticate as this etcd user
+  --etcd-request-timeout 5s  etcd: a store call not answered by then fails (writes: 503 LANEWAY_ERR_STORE_UNAVAILABLE)
+  --leader-lease 10s         etcd: lease of the replica running the TTL sweeper and the prober (takeover within it)
   --tokens-file path         'role:token' lines (roles writer, reader); enables bearer authentication
   --insecure                 allow a non-loopback --listen without --tokens-file
   --allow-targets pat,...    host globs (*.default.svc) and CIDRs (10.0.0.0/8) fork targets must match
@@ -109,6 +153,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const str = (name: string, fallback: string): string => (typeof values[name] === 'string' ? (values[name] as string) : fallback);
 
   const listen = parseListenAddress('--listen', str('listen', DEFAULTS.listen));
+  const store = parseStore(values as Record<string, unknown>);
   const tokensFile = typeof values['tokens-file'] === 'string' ? resolve(values['tokens-file']) : undefined;
   const insecure = values.insecure === true;
   // Without tokens anyone who can reach the port can point traffic anywhere: only loopback is safe.
@@ -165,7 +210,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 
   return Object.freeze({
     listen: Object.freeze(listen),
-    dataDir: resolve(str('data', DEFAULTS.data)),
+    dataDir: resolve(store.dataDir ?? str('data', DEFAULTS.data)),
+    etcd: store.etcd,
     tokensFile,
     insecure,
     allowTargets: Object.freeze(allowTargets),
@@ -182,6 +228,60 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     laneListen: laneListen === undefined ? undefined : Object.freeze(laneListen),
     laneAdvertise,
   });
+}
+
+const ETCD_FLAGS = ['etcd-cacert', 'etcd-cert', 'etcd-key', 'etcd-user', 'etcd-request-timeout', 'leader-lease'] as const;
+/** a member address: `host:port` or `[v6]:port`, nothing else (no scheme, no path) */
+const ENDPOINT = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):\d{1,5}$/;
+const PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** `--store sqlite:<dir>` or `etcd://h1:2379,h2:2379[/prefix]`, and the etcd flags that only go with the latter. */
+function parseStore(values: Record<string, unknown>): { dataDir: string | undefined; etcd: EtcdConfig | undefined } {
+  const opt = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const text = opt('store');
+  if (text === undefined || text.startsWith('sqlite:')) {
+    const given = ETCD_FLAGS.find((f) => opt(f) !== undefined);
+    if (given !== undefined) throw new ConfigError(`--${given}`, 'only applies with --store etcd://…');
+    if (text === undefined) return { dataDir: undefined, etcd: undefined };
+    if (opt('data') !== undefined) throw new ConfigError('--store', 'give either --store or --data, not both');
+    const dir = text.slice('sqlite:'.length);
+    if (dir === '') throw new ConfigError('--store', 'expected sqlite:<dir>');
+    return { dataDir: dir, etcd: undefined };
+  }
+  if (!text.startsWith('etcd://')) throw new ConfigError('--store', `expected sqlite:<dir> or etcd://host:port,..., got '${text}'`);
+  const rest = text.slice('etcd://'.length);
+  const slash = rest.indexOf('/');
+  const hosts = slash < 0 ? rest : rest.slice(0, slash);
+  const prefix = slash < 0 ? ETCD_DEFAULTS.prefix : rest.slice(slash + 1);
+  const endpoints = hosts.split(',').map((h) => h.trim());
+  for (const e of endpoints) if (!ENDPOINT.test(e)) throw new ConfigError('--store', `'${e}' is not host:port`);
+  if (!PREFIX.test(prefix)) throw new ConfigError('--store', `key prefix '${prefix}' must be 1-63 of [A-Za-z0-9_.-]`);
+  if (opt('data') !== undefined) throw new ConfigError('--store', 'give either --store or --data, not both');
+  const requestTimeoutMs = parseDurationMs('--etcd-request-timeout', opt('etcd-request-timeout') ?? `${ETCD_DEFAULTS.requestTimeoutMs}ms`);
+  if (requestTimeoutMs < 100) throw new ConfigError('--etcd-request-timeout', 'must be at least 100ms');
+  const leaseTtlMs = parseDurationMs('--leader-lease', opt('leader-lease') ?? `${ETCD_DEFAULTS.leaseTtlMs}ms`);
+  // etcd grants leases in whole seconds, and refuses very short ones.
+  if (leaseTtlMs < 2000 || leaseTtlMs % 1000 !== 0) throw new ConfigError('--leader-lease', 'must be whole seconds, at least 2s');
+  const certFile = opt('etcd-cert');
+  const keyFile = opt('etcd-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError(certFile === undefined ? '--etcd-cert' : '--etcd-key', 'give both --etcd-cert and --etcd-key');
+  const caFile = opt('etcd-cacert');
+  if (certFile !== undefined && caFile === undefined) throw new ConfigError('--etcd-cacert', 'required with --etcd-cert (TLS to etcd)');
+  const user = opt('etcd-user');
+  if (user !== undefined && !/^[^:]+:.+$/.test(user)) throw new ConfigError('--etcd-user', 'expected user:password');
+  return {
+    dataDir: undefined,
+    etcd: Object.freeze({
+      endpoints: Object.freeze(endpoints),
+      prefix,
+      requestTimeoutMs,
+      leaseTtlMs,
+      caFile: caFile === undefined ? undefined : resolve(caFile),
+      certFile: certFile === undefined ? undefined : resolve(certFile),
+      keyFile: keyFile === undefined ? undefined : resolve(keyFile),
+      user,
+    }),
+  };
 }
 
 /** A complete config from partial overrides: what tests and embedders use instead of argv. */

@@ -26,7 +26,7 @@ export async function runControlPlane(argv: string[], extensions: readonly Contr
   // Tests and the demo wait for "listening on http://host:port"; the log goes to stderr so stdout stays this one line.
   process.stdout.write(
     `laneway control-plane listening on http://${host}:${address.port} ` +
-      `(data ${config.dataDir}, revision ${registry.revision}, ${registry.size} sandboxes, ` +
+      `(${config.etcd === undefined ? `data ${config.dataDir}` : `store ${app.controlPlane.store.location}`}, revision ${registry.revision}, ${registry.size} sandboxes, ` +
       `${authenticated ? 'bearer tokens required' : 'no authentication'}` +
       `${laneAddress === null ? '' : `, local lanes via ${laneAddress}`})\n`,
   );
@@ -36,6 +36,9 @@ export async function runControlPlane(argv: string[], extensions: readonly Contr
       ? null
       : await listenWebhook({ ...config.webhook.listen, certFile: config.webhook.certFile, keyFile: config.webhook.keyFile, inject: config.inject, logger: app.log });
   if (webhook !== null) app.log.info({ address: webhook.server.address() }, 'sidecar-injection webhook listening (TLS)');
+
+  // The store's watch is gone for good (etcd compacted past us): exit, so the supervisor restarts us on a fresh load.
+  app.controlPlane.fatal.catch(() => process.exit(1));
 
   let closing = false;
   const shutdown = (signal: string): void => {

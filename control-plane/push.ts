@@ -74,6 +74,13 @@ export interface PushOptions {
   readonly heartbeatIntervalMs: number;
   readonly maxWatchers: number;
   readonly metrics: PushMetrics;
+  /**
+   * Several replicas on one store (etcd): the store's current revision. A client resuming from an id
+   * this replica has not reached is asked about: at or below the store's revision, this replica is
+   * merely behind (no snapshot, the deltas follow); above it, the id is from another history (a
+   * snapshot, as with one process). Undefined with one process (SQLite).
+   */
+  readonly storeRevision?: () => Promise<number>;
 }
 
 function encodeFrame(revision: number, kind: EventKind, data: string): Frame {
@@ -115,6 +122,7 @@ export class Push {
    */
   publish(revision: number, deltas: readonly WorkloadDelta[]): void {
     const { metrics } = this.#options;
+    this.routes.seen(revision);
     for (const delta of deltas) {
       const frame = this.routes.apply(revision, delta);
       const watchers = this.#watchers.get(delta.workload);
@@ -156,9 +164,24 @@ export class Push {
   }
 
   watch(workload: string, res: ServerResponse, lastEventId: number | undefined): void {
+    const storeRevision = this.#options.storeRevision;
+    if (storeRevision !== undefined && lastEventId !== undefined && lastEventId > this.routes.revision) {
+      // Asked first, then the catch-up is read and the watcher registered with nothing awaited in between.
+      storeRevision().then(
+        (revision) => this.#attach(workload, res, lastEventId, lastEventId <= revision),
+        // The store is away: keep the client's table (fail-static) rather than send it back in time.
+        () => this.#attach(workload, res, lastEventId, true),
+      );
+      return;
+    }
+    this.#attach(workload, res, lastEventId, false);
+  }
+
+  #attach(workload: string, res: ServerResponse, lastEventId: number | undefined, clientAhead: boolean): void {
+    if (res.destroyed || this.#closed) return;
     const { metrics } = this.#options;
     const watcher = new Watcher(res);
-    const catchup = this.routes.catchup(workload, lastEventId);
+    const catchup = this.routes.catchup(workload, lastEventId, clientAhead);
     if (catchup.kind === 'deltas') {
       for (const frame of catchup.events) {
         watcher.send(frame.text, frame.chunk);

@@ -13,12 +13,19 @@ export type ApplyResult = 'created' | 'configured' | 'unchanged';
  * gives up with 503 LANEWAY_ERR_STORE_CONTENDED rather than retry without bound.
  */
 export const MAX_COMMIT_ATTEMPTS = 5;
+/**
+ * …and keeps retrying past those attempts while the write is younger than this: with several
+ * replicas, one whose queue keeps winning could otherwise starve another's write into a 503.
+ */
+export const CONTENTION_BUDGET_MS = 2_000;
+/** The first retry after a lost compare waits up to this long (doubling per attempt), so contending replicas spread out. */
+export const CONFLICT_JITTER_MS = 2;
 /** How long a writer waits for the watch to bring it a revision the store reported (its own commit, or a newer one). */
 export const WATCH_CATCH_UP_MS = 10_000;
 
 export interface RegistryHooks {
   /** the route state loaded from the store at start */
-  restored(workloads: ReadonlyMap<string, number>, routes: Iterable<{ workload: string; route: Route }>): void;
+  restored(workloads: ReadonlyMap<string, number>, routes: Iterable<{ workload: string; route: Route }>, revision: number): void;
   /** one committed change as per-workload deltas, in revision order: every change, whichever writer or replica made it */
   published(revision: number, deltas: readonly WorkloadDelta[]): void;
   /** this process's write reached the watchers; `startedAt` is performance.now() before the commit */
@@ -111,7 +118,7 @@ export class Registry {
       this.#keys.set(record.routingKey, record.name);
       for (const [workload, route] of routesOf(record, relay)) routes.push({ workload, route });
     }
-    hooks.restored(loaded.workloads, routes);
+    hooks.restored(loaded.workloads, routes, loaded.revision);
     this.#unwatch = store.watch(loaded.revision, (change) => this.#follow(change));
   }
 
@@ -157,7 +164,11 @@ export class Registry {
    * Create-or-replace. Identical specs change nothing (no revision, no events) but renew the TTL
    * lease: re-applying is how a CI job keeps its sandbox alive.
    */
-  async apply(name: string, valid: ValidSpec, now: number): Promise<{ record: SandboxRecord; result: ApplyResult }> {
+  apply(name: string, valid: ValidSpec, now: number): Promise<{ record: SandboxRecord; result: ApplyResult }> {
+    return this.#serial(() => this.#apply(name, valid, now));
+  }
+
+  async #apply(name: string, valid: ValidSpec, now: number): Promise<{ record: SandboxRecord; result: ApplyResult }> {
     const startedAt = performance.now();
     const expiresAt = valid.ttlMs === undefined ? null : now + valid.ttlMs;
     for (let attempt = 1; ; attempt++) {
@@ -199,7 +210,11 @@ export class Registry {
   }
 
   /** Deletes a sandbox; returns the revision of the deletion. Throws 404 when there is none. */
-  async delete(name: string, cause: 'delete' | 'expire' = 'delete'): Promise<number> {
+  delete(name: string, cause: 'delete' | 'expire' = 'delete'): Promise<number> {
+    return this.#serial(() => this.#delete(name, cause));
+  }
+
+  async #delete(name: string, cause: 'delete' | 'expire'): Promise<number> {
     const startedAt = performance.now();
     for (let attempt = 1; ; attempt++) {
       const existing = this.#sandboxes.get(name);
@@ -227,6 +242,21 @@ export class Registry {
     return expired;
   }
 
+  /**
+   * One write of this process at a time, check to acknowledgement. Every commit is against the one
+   * global revision, so two writes of one replica that read the same view would both commit against
+   * it and all but one lose the compare; over the network (etcd) a burst of concurrent requests
+   * would then exhaust its retries. Queued here, each reads the view the previous one left. Writers
+   * on other replicas still contend through the compare. (SQLite commits synchronously: no change.)
+   */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #queue: Promise<unknown> = Promise.resolve();
+
   /** Stops following the store (before it closes). */
   close(): void {
     this.#unwatch();
@@ -244,8 +274,11 @@ export class Registry {
       this.#hooks.changed(change.cause, startedAt);
       return true;
     }
-    if (attempt >= MAX_COMMIT_ATTEMPTS) throw new ControlPlaneError('LANEWAY_ERR_STORE_CONTENDED');
+    if (attempt >= MAX_COMMIT_ATTEMPTS && performance.now() - startedAt >= CONTENTION_BUDGET_MS) throw new ControlPlaneError('LANEWAY_ERR_STORE_CONTENDED');
     await this.#caughtUp(outcome.current);
+    // Replicas that lost the same compare would otherwise retry in lockstep and collide again:
+    // a full-jitter pause (up to 2, 4, 8, 16 ms) lets one through first.
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_JITTER_MS * 2 ** (attempt - 1)));
     return false;
   }
 

@@ -57,10 +57,22 @@ export class RouteCache<E> {
   readonly #workloads = new Map<string, WorkloadRoutes<E>>();
   readonly #deltaLogSize: number;
   readonly #encode: EncodeEvent<E>;
+  /** the global revision this cache has applied (every change, whether it touched a workload or not) */
+  #seen = 0;
 
   constructor(deltaLogSize: number, encode: EncodeEvent<E>) {
     this.#deltaLogSize = deltaLogSize;
     this.#encode = encode;
+  }
+
+  /** Records that the change at global `revision` has been applied (called for every change, in order). */
+  seen(revision: number): void {
+    this.#seen = revision;
+  }
+
+  /** The global revision applied so far: a client's Last-Event-ID above it is ahead of this replica (or from another store). */
+  get revision(): number {
+    return this.#seen;
   }
 
   /** workloads some change touched */
@@ -69,7 +81,8 @@ export class RouteCache<E> {
   }
 
   /** Loads the state recovered from the store; the delta log starts empty (older resumes get a snapshot). */
-  restore(workloadRevisions: ReadonlyMap<string, number>, routes: Iterable<{ workload: string; route: Route }>): void {
+  restore(workloadRevisions: ReadonlyMap<string, number>, routes: Iterable<{ workload: string; route: Route }>, revision = 0): void {
+    this.#seen = revision;
     for (const [workload, revision] of workloadRevisions) {
       const state = this.#state(workload);
       state.revision = revision;
@@ -121,7 +134,11 @@ export class RouteCache<E> {
   }
 
   /** With a `lastEventId` whose following deltas are all still in the log, those deltas; otherwise a snapshot. */
-  catchup(workload: string, lastEventId: number | undefined): Catchup<E> {
+  catchup(workload: string, lastEventId: number | undefined, clientAhead = false): Catchup<E> {
+    // A sidecar that failed over from a replica further along than this one: a snapshot from here
+    // would move its table back in time. Nothing now; the changes this replica has not seen yet
+    // follow as deltas (the sidecar skips the ones it already has, by revision).
+    if (clientAhead) return { kind: 'deltas', events: [] };
     const state = this.#workloads.get(workload);
     // A workload nothing touched gets no state here, so watching made-up names cannot grow memory.
     if (state === undefined) {

@@ -20,6 +20,7 @@ const SCHEMAS: Readonly<Record<string, string>> = {
   'v1/ConfigMap': 'IoK8sApiCoreV1ConfigMap',
   'v1/Secret': 'IoK8sApiCoreV1Secret',
   'apps/v1/Deployment': 'IoK8sApiAppsV1Deployment',
+  'apps/v1/StatefulSet': 'IoK8sApiAppsV1StatefulSet',
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': 'IoK8sApiAdmissionregistrationV1MutatingWebhookConfiguration',
   'rbac.authorization.k8s.io/v1/Role': 'IoK8sApiRbacV1Role',
   'rbac.authorization.k8s.io/v1/RoleBinding': 'IoK8sApiRbacV1RoleBinding',
@@ -244,7 +245,8 @@ function crossCheck(name: string, manifests: readonly Manifest[]): string[] {
     byId.set(key, m);
   }
   const find = (kind: string, ns: string | undefined, n: string): Manifest | undefined => byId.get(`${kind} ${ns ? `${ns}/` : ''}${n}`);
-  const deployments = manifests.filter((m) => m.doc.kind === 'Deployment');
+  // Workloads: Deployments, and the StatefulSet of the HA overlay's etcd.
+  const deployments = manifests.filter((m) => m.doc.kind === 'Deployment' || m.doc.kind === 'StatefulSet');
 
   for (const m of manifests) {
     const d = m.doc;
@@ -262,7 +264,8 @@ function crossCheck(name: string, manifests: readonly Manifest[]): string[] {
     if (!matches(d.spec?.selector?.matchLabels, d.spec?.template?.metadata?.labels)) errors.push(`${m.where}: spec.selector.matchLabels does not match the pod template's labels`);
     const sa = pod.serviceAccountName;
     if (sa !== undefined && sa !== 'default' && find('ServiceAccount', ns, sa) === undefined) errors.push(`${m.where}: serviceAccountName '${sa}' is not in this build`);
-    const volumes = new Map<string, Obj>((pod.volumes ?? []).map((v: Obj) => [v.name, v]));
+    const volumes = new Map<string, Obj>([...(pod.volumes ?? []), ...(d.spec?.volumeClaimTemplates ?? []).map((t: Obj) => ({ name: t.metadata?.name }))].map((v: Obj) => [v.name, v]));
+    const replicas = d.spec?.replicas ?? 1;
     for (const v of volumes.values()) {
       const claim = v.persistentVolumeClaim?.claimName;
       if (claim !== undefined && find('PersistentVolumeClaim', ns, claim) === undefined) errors.push(`${m.where}: volume '${v.name}' claims '${claim}', which is not in this build`);
@@ -273,6 +276,13 @@ function crossCheck(name: string, manifests: readonly Manifest[]): string[] {
       for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
         const port = c[probe]?.httpGet?.port;
         if (typeof port === 'string' && !ports.has(port)) errors.push(`${m.where}: container '${c.name}' ${probe} uses unknown port name '${port}'`);
+      }
+      if (c.args?.[0] === 'control-plane' && replicas > 1) {
+        // Several replicas need the shared store; SQLite is one process per file (it would fail to lock, or diverge).
+        const store = flagValue(c.args, '--store');
+        if (store === undefined || !store.startsWith('etcd://')) errors.push(`${m.where}: ${replicas} control-plane replicas need --store etcd://… (SQLite is one process per data directory)`);
+        // A lane tunnel lives in one replica's memory; the advertised Service address would reach any replica.
+        if (flagValue(c.args, '--lane-listen') !== undefined) errors.push(`${m.where}: --lane-listen with ${replicas} replicas: a lane tunnel is held by one replica; use one replica for local lanes`);
       }
       // The injected image must be the control plane's own: sidecars and control plane speak one protocol version.
       const injectImage = flagValue(c.args, '--inject-image');
@@ -307,6 +317,13 @@ function crossCheck(name: string, manifests: readonly Manifest[]): string[] {
       const target = p.targetPort ?? p.port;
       const ok = typeof target === 'string' ? containerPorts.some((cp) => cp.name === target) : containerPorts.some((cp) => cp.containerPort === target);
       if (!ok) errors.push(`${m.where}: Service port ${p.name ?? p.port} targets ${target}, which no selected container declares`);
+    }
+  }
+
+  for (const m of manifests.filter((x) => x.doc.kind === 'PodDisruptionBudget')) {
+    const selector = m.doc.spec?.selector?.matchLabels;
+    if (!deployments.some((dep) => dep.doc.metadata?.namespace === m.doc.metadata?.namespace && matches(selector, dep.doc.spec?.template?.metadata?.labels))) {
+      errors.push(`${m.where}: PodDisruptionBudget ${m.doc.metadata?.name} selects no workload of this build`);
     }
   }
 

@@ -21,6 +21,8 @@ export const CONTROL_PLANE_ERRORS = Object.freeze({
   LANEWAY_ERR_TOO_MANY_WATCHERS: { status: 503, message: 'the watcher limit is reached; retry later' },
   LANEWAY_ERR_SHUTTING_DOWN: { status: 503, message: 'the control plane is shutting down' },
   LANEWAY_ERR_STORE_CONTENDED: { status: 503, message: 'other writes kept changing the store under this one; retry' },
+  LANEWAY_ERR_STORE_UNAVAILABLE: { status: 503, message: 'the store (etcd) did not answer within the request timeout (no quorum, or no member reachable); the write happened whole or not at all: re-read, or retry' },
+  LANEWAY_ERR_NOT_SUPPORTED_ON_STORE: { status: 501, message: 'this endpoint is not available on the configured store' },
   LANEWAY_ERR_LANES_OFF: { status: 400, message: 'this control plane has no lane relay (--lane-listen); local forks need one' },
   LANEWAY_ERR_LANE_TAKEN: { status: 409, message: 'another laptop holds this sandbox\'s lane' },
   LANEWAY_ERR_LANE_NOT_LOCAL: { status: 404, message: 'the sandbox has no local fork for this workload and port' },

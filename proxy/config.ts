@@ -20,7 +20,10 @@ export interface SidecarConfig {
   readonly appHost: string;
   readonly listenHost: string;
   readonly routesFile: string | undefined;
+  /** the first of `controlPlanes`: where reports go */
   readonly controlPlane: string | undefined;
+  /** `--control-plane url,url,…`: replicas the route watch fails over between (empty with --routes-file) */
+  readonly controlPlanes: readonly string[];
   readonly token: string | undefined;
   readonly routesCache: string | undefined;
   readonly admin: { readonly host: string; readonly port: number };
@@ -151,12 +154,13 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (routesFile === undefined && controlPlane === undefined) {
     throw new ConfigError('--routes-file', 'one of --routes-file or --control-plane is required');
   }
-  if (controlPlane !== undefined) {
+  const controlPlanes = controlPlane === undefined ? [] : controlPlane.split(',').map((u) => u.trim());
+  for (const text of controlPlanes) {
     let url: URL;
     try {
-      url = new URL(controlPlane);
+      url = new URL(text);
     } catch {
-      throw new ConfigError('--control-plane', `not a URL: '${controlPlane}'`);
+      throw new ConfigError('--control-plane', `not a URL: '${text}'`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('--control-plane', 'must be an http:// or https:// URL');
   }
@@ -184,7 +188,8 @@ export function parseSidecarConfig(argv: readonly string[], env: NodeJS.ProcessE
     appHost: str(values, 'app-host') ?? '127.0.0.1',
     listenHost: str(values, 'listen-host') ?? '127.0.0.1',
     routesFile,
-    controlPlane,
+    controlPlane: controlPlanes[0],
+    controlPlanes: Object.freeze(controlPlanes),
     token: str(values, 'token'),
     routesCache: str(values, 'routes-cache'),
     admin: Object.freeze(parseListenAddress('--admin', str(values, 'admin') ?? '127.0.0.1:15000')),

@@ -162,7 +162,7 @@ async function controlPlaneSource(config: SidecarConfig, routes: RouteState, log
   const replica = replicaId();
   const acks = new Acknowledger(config.controlPlane as string, config.workload, config.token, replica, log);
   return new ControlPlaneSubscription(
-    { url: config.controlPlane as string, token: config.token, workload: config.workload, cacheFile: config.routesCache, onProbe: (p) => probes.arm(p), replica, acks },
+    { urls: config.controlPlanes, token: config.token, workload: config.workload, cacheFile: config.routesCache, onProbe: (p) => probes.arm(p), replica, acks },
     routes,
     log,
   );

@@ -12,7 +12,8 @@ import { REPLICA_HEADER } from '../model/console.js';
 import type { Acknowledger } from './ack.js';
 
 export interface SubscriptionOptions {
-  readonly url: string;
+  /** control-plane replicas (or one Service address): the watch moves to the next one when a stream fails */
+  readonly urls: readonly string[];
   readonly token: string | undefined;
   readonly workload: string;
   /** where the last table is kept so a restarted sidecar can route before the control plane answers */
@@ -61,15 +62,23 @@ export class ControlPlaneSubscription {
   #wake: (() => void) | null = null;
   /** The last failure logged at warn: a sidecar retrying the same refusal every few seconds logs it once, not forever. */
   #lastWarned: string | null = null;
+  /** index into `urls` of the replica watched now; starts at random so a fleet spreads over the replicas */
+  #current: number;
 
   constructor(options: SubscriptionOptions, state: RouteState, log: Logger) {
+    if (options.urls.length === 0) throw new Error('no control-plane URL');
     this.#options = options;
+    this.#current = Math.floor(Math.random() * options.urls.length);
     this.#state = state;
     this.#log = log.child({ source: 'control-plane' });
   }
 
+  get #url(): string {
+    return this.#options.urls[this.#current]!;
+  }
+
   get #source(): string {
-    return `control-plane:${this.#options.url}`;
+    return `control-plane:${this.#url}`;
   }
 
   /** Loads the cache if any, then subscribes in the background (never throws: the sidecar must start). */
@@ -111,6 +120,9 @@ export class ControlPlaneSubscription {
         this.#state.disconnectedAt = Date.now();
       }
       if (this.#stopped) break;
+      // The next replica, after the same jittered backoff; it resumes from our revision (revisions are
+      // the store's, the same on every replica).
+      this.#current = (this.#current + 1) % this.#options.urls.length;
       await this.#sleep(this.#backoff());
     }
   }
@@ -133,7 +145,7 @@ export class ControlPlaneSubscription {
 
   async #watchOnce(): Promise<void> {
     const [namespace, name] = this.#options.workload.split('/') as [string, string];
-    const url = new URL(`/v1/workloads/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/routes/watch`, this.#options.url);
+    const url = new URL(`/v1/workloads/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/routes/watch`, this.#url);
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (this.#options.token !== undefined) headers.authorization = `Bearer ${this.#options.token}`;
     if (this.#resumable && this.#state.loaded) headers['last-event-id'] = String(this.#state.table.revision);

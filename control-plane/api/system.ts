@@ -4,14 +4,18 @@ import { ERROR_SCHEMA } from '../../model/api-errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Push } from '../push.js';
 import type { Registry } from '../registry.js';
+import type { Leadership } from '../leadership.js';
 
 export interface SystemOptions {
   readonly registry: Registry;
   readonly push: Push;
   readonly metrics: Metrics;
+  readonly leadership: Leadership;
+  /** `sqlite` or `etcd` */
+  readonly store: string;
 }
 
-export async function systemApi(app: FastifyInstance, { registry, push, metrics }: SystemOptions): Promise<void> {
+export async function systemApi(app: FastifyInstance, { registry, push, metrics, leadership, store }: SystemOptions): Promise<void> {
   app.get(
     '/healthz',
     {
@@ -27,12 +31,14 @@ export async function systemApi(app: FastifyInstance, { registry, push, metrics 
               revision: { type: 'integer' },
               sandboxes: { type: 'integer' },
               watchers: { type: 'integer' },
+              store: { type: 'string', enum: ['sqlite', 'etcd'] },
+              leader: { type: 'boolean', description: 'this replica runs the TTL sweeper and the prober (always true on SQLite)' },
             },
           },
         },
       },
     },
-    async () => ({ status: 'ok', revision: registry.revision, sandboxes: registry.size, watchers: push.watcherCount }),
+    async () => ({ status: 'ok', revision: registry.revision, sandboxes: registry.size, watchers: push.watcherCount, store, leader: leadership.leading }),
   );
 
   app.get(

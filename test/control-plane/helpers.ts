@@ -36,10 +36,14 @@ export interface ControlPlaneProcess extends Started {
   readonly url: string;
 }
 
-/** `laneway control-plane --listen 127.0.0.1:0 --data <dir> ...` as a child process; resolves once it prints its URL. */
-export async function startControlPlane(dataDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ControlPlaneProcess> {
+/**
+ * `laneway control-plane --listen 127.0.0.1:0 --data <dir> ...` as a child process (`--store <url>` when
+ * `location` is an `etcd://` URL, with a 2 s leader lease); resolves once it prints its URL.
+ */
+export async function startControlPlane(location: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ControlPlaneProcess> {
+  const store = location.startsWith('etcd://') ? ['--store', location, '--leader-lease', '2s'] : ['--data', location];
   const started = await startLaneway(
-    ['control-plane', '--listen', '127.0.0.1:0', '--data', dataDir, '--log-level', 'warn', ...extra],
+    ['control-plane', '--listen', '127.0.0.1:0', ...store, '--log-level', 'warn', ...extra],
     /listening on http:\/\/\S+:\d+/,
     env,
     // Startup is ~0.7 s on a quiet 2-core box, but many times that while other suites share it.

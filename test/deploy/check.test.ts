@@ -30,7 +30,7 @@ describe('deploy:check', () => {
   it('passes on the manifests in the repository', async () => {
     const report = await checkDeploy(DEPLOY);
     expect(report.errors).toEqual([]);
-    expect(report.kustomizations).toBeGreaterThanOrEqual(2);
+    expect(report.kustomizations).toBeGreaterThanOrEqual(3);
     expect(report.manifests).toBeGreaterThanOrEqual(11);
   });
 
@@ -49,6 +49,10 @@ describe('deploy:check', () => {
     ['an injected image that drifted from the control plane image', 'base/deployment.yaml', (t) => t.replace('--inject-image=registry.example.com/laneway:0.1.0', '--inject-image=registry.example.com/laneway:0.0.9'), /--inject-image .* differs from the container image/],
     ['a lane relay the advertised Service port does not reach', 'base/deployment.yaml', (t) => t.replace('--lane-listen=0.0.0.0:7071', '--lane-listen=0.0.0.0:7072'), /--lane-advertise .* does not reach --lane-listen 0\.0\.0\.0:7072/],
     ['a lane address that is no Service of the build', 'base/deployment.yaml', (t) => t.replace('--lane-advertise=laneway-control-plane.', '--lane-advertise=laneway-relay.'), /names Service laneway-system\/laneway-relay, which is not in this build/],
+    ['several control-plane replicas on SQLite', 'ha/deployment.yaml', (t) => t.replace(/- --store=etcd:\/\/\S+/, '- --data=/var/lib/laneway'), /3 control-plane replicas need --store etcd:\/\//],
+    ['local lanes on several replicas', 'ha/deployment.yaml', (t) => t.replace('- --leader-lease=10s', '- --leader-lease=10s\n            - --lane-listen=0.0.0.0:7071'), /--lane-listen with 3 replicas/],
+    ['a PodDisruptionBudget that selects nothing', 'ha/pdb.yaml', (t) => t.replace('  selector:\n    matchLabels:\n      app.kubernetes.io/name: laneway-control-plane', '  selector:\n    matchLabels:\n      app.kubernetes.io/name: laneway-controlplane'), /PodDisruptionBudget laneway-control-plane selects no workload/],
+    ['a StatefulSet mounting a volume it does not claim', 'ha/etcd.yaml', (t) => t.replace('mountPath: /var/lib/etcd', 'mountPath: /var/lib/etcd\n            - name: wal\n              mountPath: /var/lib/etcd-wal'), /mounts unknown volume 'wal'/],
     ['a CI workflow step with both run and uses', 'examples/ci/github-actions.yaml', (t) => t.replace('      - uses: actions/checkout@v4\n', '      - uses: actions/checkout@v4\n        run: echo\n'), /steps\[0\]: exactly one of run or uses/],
     ['a CI workflow running a laneway command that does not exist', 'examples/ci/github-actions.yaml', (t) => t.replace('laneway sandbox delete', 'laneway sandboxes delete'), /'laneway sandboxes' is not a laneway command/],
     ['a manifest no kustomization lists', 'base/kustomization.yaml', (t) => t.replace('  - pvc.yaml\n', ''), /base\/pvc\.yaml: not listed by any kustomization/],
