@@ -85,6 +85,7 @@ describe.skipIf(ETCD_BINARY === undefined)('chaos: replicas and etcd members fai
           if ((err as Error).message.startsWith('unexpected')) throw err;
           await sleep(50); // the replica is down: unknown outcome, try the next one
         }
+        await sleep(10);
       }
     };
 
@@ -101,7 +102,7 @@ describe.skipIf(ETCD_BINARY === undefined)('chaos: replicas and etcd members fai
         } catch (err) {
           baselineFailures.push((err as Error).message);
         }
-        await sleep(5);
+        await sleep(25); // steady traffic, not a load test: other suites share the machine
       }
     };
 
