@@ -170,7 +170,7 @@ describe('plan run progress', () => {
   beforeAll(() => {
     planFile = wd.file(
       'load.yaml',
-      `name: load-check\nversion: "1"\nsteps:\n  - id: ready\n    wait: {timeout: 20s}\n  - id: under-load\n    load: {url: "${lane.url}/items/1", requests: 60, rate: 40, connections: 2}\n`,
+      `name: load-check\nversion: "1"\nsteps:\n  - id: ready\n    wait: {timeout: 20s}\n  # progress is under test, not latency: bounds no loaded machine can miss\n  - id: under-load\n    load: {url: "${lane.url}/items/1", requests: 60, rate: 40, connections: 2, bounds: {maxIncrease: "1000%", grace: 5s}}\n`,
     );
   });
 
