@@ -99,38 +99,6 @@ export const FLAGS = Object.freeze({
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Record<string, FlagSpec>);
 
-export const USAGE = `usage: laneway control-plane [flags]
-
-  --listen host:port        address to serve on (default 127.0.0.1:7070; port 0 picks a free one)
-  --data dir                 data directory for the SQLite store (default ./.laneway)
-  --store url                sqlite:<dir> (same as --data) or etcd://host:2379,host:2379[/prefix] (several replicas)
-  --etcd-cacert path         etcd: CA bundle (PEM) for TLS to the members
-  --etcd-cert path           etcd: client certificate (PEM), with --etcd-key
-  --etcd-key path            etcd: client private key (PEM)
-  --etcd-user user:password  etcd: authenticate as this etcd user
-  --etcd-request-timeout 5s  etcd: a store call not answered by then fails (writes: 503 LANEWAY_ERR_STORE_UNAVAILABLE)
-  --leader-lease 10s         etcd: lease of the replica running the TTL sweeper and the prober (takeover within it)
-  --tokens-file path         'role:token' lines (roles writer, reader); enables bearer authentication
-  --insecure                 allow a non-loopback --listen without --tokens-file
-  --allow-targets pat,...    host globs (*.default.svc) and CIDRs (10.0.0.0/8) fork targets must match
-  --policy path              plan policy (YAML/JSON) server-side plan runs must satisfy (README "Validate a change")
-  --probe-interval 2s        how often fork targets are probed over TCP (0: never connect to them; phases stay Pending)
-  --heartbeat-interval 10s   SSE heartbeat period (at most 15s)
-  --delta-log-size 1024      deltas kept per workload for Last-Event-ID resume
-  --max-watchers 10000       concurrent watch streams accepted
-  --log-level info           pino level for the log on stderr (silent, error, warn, info, debug)
-  --webhook-listen host:port HTTPS address of the sidecar-injection webhook (default 0.0.0.0:9443)
-  --webhook-cert path        PEM certificate for the webhook (with --webhook-key; re-read every minute)
-  --webhook-key path         PEM private key for the webhook
-  --inject-image image       the laneway image the webhook injects (sidecar and init container)
-  --inject-control-plane url the control-plane URL injected sidecars subscribe to
-  --inject-pull-policy p     imagePullPolicy of injected containers (default IfNotPresent)
-  --inject-token-secret name Secret (key 'token') in each injected namespace holding a reader token
-  --lane-listen host:port    serve local lanes: the relay port sidecars send local forks' requests to (off by default)
-  --lane-advertise host:port the address sidecars dial for local forks (default the --lane-listen address; required for 0.0.0.0)
-Every flag can also be set as LANEWAY_<FLAG> (e.g. LANEWAY_LISTEN, LANEWAY_DATA).
-`;
-
 export const DEFAULTS = Object.freeze({
   listen: '127.0.0.1:7070',
   data: './.laneway',

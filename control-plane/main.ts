@@ -1,14 +1,15 @@
 // `laneway control-plane`: reads config, opens the store, listens, prints one startup line, shuts down cleanly on SIGINT/SIGTERM.
 import type { AddressInfo } from 'node:net';
 import { buildApp, type ControlPlaneExtension } from './app.js';
-import { loadConfig, USAGE } from './config.js';
+import { loadConfig } from './config.js';
 import { StoreLockedError } from './sqlite-store.js';
 import { listenWebhook } from './api/admission.js';
 
 export async function runControlPlane(argv: string[], extensions: readonly ControlPlaneExtension[] = []): Promise<void> {
   const config = loadConfig(argv);
   if (config === undefined) {
-    process.stdout.write(USAGE);
+    // The `laneway` entry point answers --help from its command table (cli/commands.ts) before this runs.
+    process.stdout.write('usage: laneway control-plane [flags]; every flag with its default: laneway control-plane --help\n');
     return;
   }
   let app;

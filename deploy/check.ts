@@ -6,6 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { ADMISSION_PATHS } from '../control-plane/api/admission.js';
 import { validateSpec } from '../control-plane/spec.js';
 import { parseSandboxFile } from '../client/sandbox-file.js';
+import { ConfigError } from '../core/errors.js';
 
 /**
  * The kinds deploy/ may contain, each with its schema in kubernetes-models (generated from the
@@ -401,7 +402,8 @@ export async function checkDeploy(deployDir: string, root = dirname(deployDir)):
       try {
         for (const s of parseSandboxFile(relative(root, f), readFileSync(f, 'utf8'))) validateSpec(s.name, s.spec, null);
       } catch (err) {
-        errors.push(`${relative(root, f)}: ${(err as Error).message}`);
+        // a file that is not a sandbox already names itself (ConfigError: `laneway: <file>: <problem>`)
+        errors.push(err instanceof ConfigError ? err.message.replace(/^laneway: /, '') : `${relative(root, f)}: ${(err as Error).message}`);
       }
       continue;
     }
